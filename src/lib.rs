@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MPL-2.0
+#![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
+
+//! GStreamer plugin `rtmpserver`: the `rtmpserversrc` element, an RTMP ingest server inside a
+//! pipeline. The protocol layers (`rtmp`, `auth`, `flv`) are sans-IO and know nothing of
+//! GStreamer; `server` owns the sockets; `rtmpserversrc` is the GStreamer glue.
+
+use gst::glib;
+
+pub mod auth;
+pub mod flv;
+pub mod rtmp;
+mod rtmpserversrc;
+pub mod server;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    rtmpserversrc::register(plugin)
+}
+
+gst::plugin_define!(
+    rtmpserver,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL-2.0",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);
+
+/// Debug category of the whole plugin: `GST_DEBUG=rtmpserversrc:5`.
+pub(crate) static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtmpserversrc",
+        gst::DebugColorFlags::empty(),
+        Some("RTMP ingest server source"),
+    )
+});

@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The element: properties, pad templates and state changes. Glue only: decisions live in
+//! `ingest`, media handling in `publisher`, pads in `outputs`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::ingest::{AuthState, Ingest};
+use super::outputs::{Outputs, TrackKey};
+use super::publisher::PublishSlot;
+use super::settings::*;
+use crate::rtmp::{ChunkLimits, SessionConfig};
+use crate::server::{CloseReason, Listener, ServerConfig};
+use crate::CAT;
+
+#[derive(Default)]
+struct State {
+    listener: Option<Listener>,
+    bound_port: u32,
+}
+
+pub struct RtmpServerSrc {
+    pub(super) settings: Mutex<Settings>,
+    state: Mutex<State>,
+    pub(super) outputs: Outputs,
+    /// The publish currently feeding the pads, if any.
+    pub(super) active: Mutex<Option<Arc<PublishSlot>>>,
+    pub(super) auth: Mutex<AuthState>,
+    /// EOS went out (eos-on-disconnect): the pads accept nothing more until READY.
+    pub(super) eos_sent: AtomicBool,
+    pub(super) epoch: Instant,
+}
+
+impl Default for RtmpServerSrc {
+    fn default() -> Self {
+        RtmpServerSrc {
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+            outputs: Outputs::default(),
+            active: Mutex::new(None),
+            auth: Mutex::new(AuthState::new()),
+            eos_sent: AtomicBool::new(false),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtmpServerSrc {
+    const NAME: &'static str = "GstRtmpServerSrc";
+    type Type = super::RtmpServerSrc;
+    type ParentType = gst::Bin;
+}
+
+impl ObjectImpl for RtmpServerSrc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("address")
+                    .nick("Address")
+                    .blurb("IP address to listen on (0.0.0.0 for every IPv4 interface, :: for IPv6)")
+                    .default_value(Some(DEFAULT_ADDRESS))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("port")
+                    .nick("Port")
+                    .blurb("TCP port to listen on (0 = pick a free port, see bound-port)")
+                    .maximum(u16::MAX as u32)
+                    .default_value(DEFAULT_PORT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("bound-port")
+                    .nick("Bound port")
+                    .blurb("The port actually listened on, known once the element is READY")
+                    .maximum(u16::MAX as u32)
+                    .read_only()
+                    .build(),
+                glib::ParamSpecString::builder("application")
+                    .nick("Application")
+                    .blurb("RTMP application name publishers must connect to (the path part of rtmp://host:port/APPLICATION/KEY)")
+                    .default_value(Some(DEFAULT_APPLICATION))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("stream-key")
+                    .nick("Stream key")
+                    .blurb("Stream key publishers must use (empty = accept any key, with a warning). Changes apply to new publishes")
+                    .default_value(Some(""))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("username")
+                    .nick("Username")
+                    .blurb("User name publishers must authenticate as (Adobe authmod, as FFmpeg rtmp://user:pass@..., OBS and rtmp2sink send it). Empty = no authentication. Changes apply to new connections")
+                    .default_value(Some(""))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("password")
+                    .nick("Password")
+                    .blurb("Password of username (write-only, never logged). Changes apply to new connections")
+                    .default_value(Some(""))
+                    .write_only()
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("public-port")
+                    .nick("Public port")
+                    .blurb("Port clients dial, as it appears in their tcUrl, when it differs from the bound port (port forwarding, NAT). 0 = the bound port")
+                    .maximum(u16::MAX as u32)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("verify-port")
+                    .nick("Verify port")
+                    .blurb("Reject connects whose tcUrl names another port than public-port (catches clients that dialed the wrong stream's port)")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("eos-on-disconnect")
+                    .nick("EOS on disconnect")
+                    .blurb("Send EOS when the publisher leaves (to finalize a recording); otherwise the pads stay and wait for the next publish")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("timeout")
+                    .nick("Timeout")
+                    .blurb("Seconds without any data from a peer, handshake included, before it is dropped")
+                    .minimum(1)
+                    .maximum(3600)
+                    .default_value(DEFAULT_TIMEOUT_SECS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("latency")
+                    .nick("Latency")
+                    .blurb("Latency reported to the pipeline, in milliseconds: how late a frame may arrive after its timestamp (network jitter)")
+                    .maximum(60_000)
+                    .default_value(DEFAULT_LATENCY_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-connections")
+                    .nick("Maximum connections")
+                    .blurb("Connections open at once; further ones are closed right after accept")
+                    .minimum(1)
+                    .default_value(DEFAULT_MAX_CONNECTIONS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-message-size")
+                    .nick("Maximum message size")
+                    .blurb("Largest RTMP message accepted, in bytes; a larger one closes the connection")
+                    .minimum(4096)
+                    .maximum(256 * 1024 * 1024)
+                    .default_value(DEFAULT_MAX_MESSAGE_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("stale-timeout")
+                    .nick("Stale publisher timeout")
+                    .blurb("Milliseconds of silence after which a live publisher may be replaced by a new publish of the same stream (an encoder reconnecting)")
+                    .default_value(DEFAULT_STALE_TIMEOUT_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-queue-bytes")
+                    .nick("Maximum queued bytes")
+                    .blurb("Bytes queued per pad before the publisher's connection is paused (back-pressure instead of dropping)")
+                    .minimum(64 * 1024)
+                    .default_value(DEFAULT_MAX_QUEUE_BYTES)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "address" => {
+                settings.address = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_ADDRESS.into())
+            }
+            "port" => settings.port = value.get().unwrap(),
+            "application" => {
+                settings.application = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "stream-key" => {
+                settings.stream_key = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "username" => {
+                settings.username = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "password" => {
+                settings.password = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "public-port" => settings.public_port = value.get().unwrap(),
+            "verify-port" => settings.verify_port = value.get().unwrap(),
+            "eos-on-disconnect" => settings.eos_on_disconnect = value.get().unwrap(),
+            "timeout" => settings.timeout_secs = value.get().unwrap(),
+            "latency" => settings.latency_ms = value.get().unwrap(),
+            "max-connections" => settings.max_connections = value.get().unwrap(),
+            "max-message-size" => settings.max_message_size = value.get().unwrap(),
+            "stale-timeout" => settings.stale_timeout_ms = value.get().unwrap(),
+            "max-queue-bytes" => settings.max_queue_bytes = value.get().unwrap(),
+            _ => unimplemented!(),
+        }
+        // Never log the password; every other change is worth a line.
+        if pspec.name() != "password" {
+            gst::debug!(CAT, imp = self, "{} set", pspec.name());
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "address" => settings.address.to_value(),
+            "port" => settings.port.to_value(),
+            "bound-port" => self.state.lock().unwrap().bound_port.to_value(),
+            "application" => settings.application.to_value(),
+            "stream-key" => settings.stream_key.to_value(),
+            "username" => settings.username.to_value(),
+            "password" => "".to_value(),
+            "public-port" => settings.public_port.to_value(),
+            "verify-port" => settings.verify_port.to_value(),
+            "eos-on-disconnect" => settings.eos_on_disconnect.to_value(),
+            "timeout" => settings.timeout_secs.to_value(),
+            "latency" => settings.latency_ms.to_value(),
+            "max-connections" => settings.max_connections.to_value(),
+            "max-message-size" => settings.max_message_size.to_value(),
+            "stale-timeout" => settings.stale_timeout_ms.to_value(),
+            "max-queue-bytes" => settings.max_queue_bytes.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.obj().set_element_flags(gst::ElementFlags::SOURCE);
+    }
+}
+
+impl GstObjectImpl for RtmpServerSrc {}
+
+impl ElementImpl for RtmpServerSrc {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTMP Server Source",
+                "Source/Network",
+                "Accepts authenticated RTMP publishes from encoders and outputs their elementary streams",
+                "gst-plugin-rtmpserver developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let video = gst::Caps::from_iter(
+                [
+                    "video/x-h264",
+                    "video/x-h265",
+                    "video/x-av1",
+                    "video/x-vp9",
+                    "video/x-vp8",
+                    "video/x-h266",
+                ]
+                .into_iter()
+                .map(|name| gst::Structure::new_empty(name)),
+            );
+            let audio = gst::Caps::from_iter([
+                gst::Structure::builder("audio/mpeg")
+                    .field("mpegversion", 4i32)
+                    .build(),
+                gst::Structure::builder("audio/mpeg")
+                    .field("mpegversion", 1i32)
+                    .build(),
+                gst::Structure::new_empty("audio/x-opus"),
+                gst::Structure::new_empty("audio/x-flac"),
+                gst::Structure::new_empty("audio/x-ac3"),
+                gst::Structure::new_empty("audio/x-eac3"),
+                gst::Structure::new_empty("audio/x-adpcm"),
+                gst::Structure::new_empty("audio/x-alaw"),
+                gst::Structure::new_empty("audio/x-mulaw"),
+                gst::Structure::new_empty("audio/x-speex"),
+                gst::Structure::new_empty("audio/x-nellymoser"),
+                gst::Structure::new_empty("audio/x-raw"),
+            ]);
+            vec![
+                gst::PadTemplate::new(
+                    "video_%u",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Sometimes,
+                    &video,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "audio_%u",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Sometimes,
+                    &audio,
+                )
+                .unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        match transition {
+            gst::StateChange::NullToReady => self.bind()?,
+            gst::StateChange::ReadyToPaused => self.start_accepting()?,
+            _ => {}
+        }
+        let mut result = self.parent_change_state(transition)?;
+        match transition {
+            // A live source: nothing to preroll, data flows in PLAYING only.
+            gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
+                result = gst::StateChangeSuccess::NoPreroll;
+            }
+            // The appsrcs are flushing now, so a connection thread blocked in a push returns.
+            gst::StateChange::PausedToReady => self.stop_accepting(),
+            gst::StateChange::ReadyToNull => self.unbind(),
+            _ => {}
+        }
+        Ok(result)
+    }
+}
+
+impl BinImpl for RtmpServerSrc {}
+
+impl RtmpServerSrc {
+    fn bind(&self) -> Result<(), gst::StateChangeError> {
+        let (address, port) = {
+            let s = self.settings.lock().unwrap();
+            (s.address.clone(), s.port)
+        };
+        let listener = Listener::bind(&address, port as u16).map_err(|err| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::OpenRead,
+                ["Cannot listen on {}:{}: {}", address, port, err]
+            );
+            gst::StateChangeError
+        })?;
+        let bound = listener.local_addr().port();
+        gst::info!(CAT, imp = self, "listening on {}", listener.local_addr());
+        {
+            let mut state = self.state.lock().unwrap();
+            state.bound_port = u32::from(bound);
+            state.listener = Some(listener);
+        }
+        self.obj().notify("bound-port");
+        Ok(())
+    }
+
+    fn start_accepting(&self) -> Result<(), gst::StateChangeError> {
+        let settings = self.settings.lock().unwrap().clone();
+        if settings.stream_key.is_empty() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "stream-key is empty: any stream key will be accepted"
+            );
+        }
+        let config = ServerConfig {
+            timeout: Duration::from_secs(u64::from(settings.timeout_secs)),
+            max_connections: settings.max_connections as usize,
+            session: SessionConfig {
+                limits: ChunkLimits {
+                    max_message_size: settings.max_message_size,
+                    ..ChunkLimits::default()
+                },
+                ..SessionConfig::default()
+            },
+        };
+        self.eos_sent.store(false, Ordering::SeqCst);
+        let handler = Arc::new(Ingest::new(&self.obj()));
+        let mut state = self.state.lock().unwrap();
+        let Some(listener) = state.listener.as_mut() else {
+            return Err(gst::StateChangeError);
+        };
+        listener.start(config, handler).map_err(|err| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Failed,
+                ["Cannot start the server: {}", err]
+            );
+            gst::StateChangeError
+        })
+    }
+
+    fn stop_accepting(&self) {
+        // Take the listener out so no lock is held while connection threads finish.
+        let listener = self.state.lock().unwrap().listener.take();
+        if let Some(mut listener) = listener {
+            listener.stop();
+            self.state.lock().unwrap().listener = Some(listener);
+        }
+        *self.active.lock().unwrap() = None;
+        let obj = self.obj();
+        for appsrc in self.outputs.take_all() {
+            let pad_name = appsrc.name().trim_end_matches("_appsrc").to_string();
+            if let Some(pad) = obj.static_pad(&pad_name) {
+                let _ = pad.set_active(false);
+                let _ = obj.remove_pad(&pad);
+            }
+            let _ = appsrc.set_state(gst::State::Null);
+            let _ = obj.remove(&appsrc);
+        }
+    }
+
+    fn unbind(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.listener = None;
+        state.bound_port = 0;
+    }
+
+    /// Posts `rtmpserversrc-publish-started` once the publisher's pads are exposed.
+    pub(super) fn post_publish_started(&self, slot: &PublishSlot, tracks: Vec<TrackKey>) {
+        let pads: Vec<String> = tracks.into_iter().map(TrackKey::pad_name).collect();
+        gst::info!(CAT, imp = self, "{} is live on {:?}", slot.peer, pads);
+        let s = gst::Structure::builder("rtmpserversrc-publish-started")
+            .field("client-address", slot.peer.to_string())
+            .field("connection-id", slot.connection_id)
+            .field("pads", gst::Array::new(pads))
+            .build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
+    /// The live publish ended: free the slot for the next publisher and tell the application.
+    pub(super) fn publish_finished(&self, slot: &Arc<PublishSlot>, reason: CloseReason, eos: bool) {
+        {
+            let mut active = self.active.lock().unwrap();
+            if active.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
+                *active = None;
+            }
+        }
+        if eos {
+            self.eos_sent.store(true, Ordering::SeqCst);
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "publish from {} ended: {}",
+            slot.peer,
+            reason.as_str()
+        );
+        let s = gst::Structure::builder("rtmpserversrc-publish-stopped")
+            .field("client-address", slot.peer.to_string())
+            .field("connection-id", slot.connection_id)
+            .field("reason", reason.as_str())
+            .field("eos", eos)
+            .build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+}
+
+impl RtmpServerSrc {
+    /// Posts `rtmpserversrc-rejected`: a connect or publish was refused (no secrets in it).
+    pub(super) fn post_rejected(
+        &self,
+        peer: std::net::SocketAddr,
+        rejection: &crate::server::Rejection,
+    ) {
+        let s = gst::Structure::builder("rtmpserversrc-rejected")
+            .field("client-address", peer.to_string())
+            .field("code", rejection.code)
+            .field("reason", rejection.reason)
+            .build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+}

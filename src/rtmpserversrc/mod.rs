@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rtmpserversrc`: an RTMP ingest server as a GStreamer source.
+//!
+//! A Bin that listens on a TCP port, accepts publishes from RTMP encoders and exposes each
+//! elementary stream on a sometimes pad (`video_%u`, `audio_%u`) backed by an internal appsrc.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod caps;
+mod imp;
+mod ingest;
+mod outputs;
+mod publisher;
+mod settings;
+mod timeline;
+
+glib::wrapper! {
+    pub struct RtmpServerSrc(ObjectSubclass<imp::RtmpServerSrc>)
+        @extends gst::Bin, gst::Element, gst::Object,
+        @implements gst::ChildProxy;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "rtmpserversrc",
+        gst::Rank::NONE,
+        RtmpServerSrc::static_type(),
+    )
+}

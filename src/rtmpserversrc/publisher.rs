@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: MPL-2.0
+//! One accepted publish: turns RTMP media messages into timestamped buffers on the output pads.
+//!
+//! It runs on the connection's thread and owns its state, so the per-frame path takes no lock of
+//! ours: it parses the FLV tag (slicing, not copying), stamps the buffer and hands it to the
+//! track's appsrc.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::caps;
+use super::outputs::{OutputConfig, TrackKey};
+use super::timeline::Timeline;
+use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
+use crate::rtmp::Amf0Value;
+use crate::server::{CloseReason, MediaMessage, Publisher};
+use crate::CAT;
+
+/// How long to wait for a publisher's second track before exposing only the first.
+const SETTLE_WAIT: Duration = Duration::from_millis(500);
+/// Media held back while the tracks settle; past this the tracks are settled as they are.
+const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
+
+/// The element's handle on the live publish: lets a newer publisher of the same stream replace
+/// one that went silent.
+#[derive(Debug)]
+pub(super) struct PublishSlot {
+    pub connection_id: u64,
+    pub peer: SocketAddr,
+    evicted: AtomicBool,
+    last_activity_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl PublishSlot {
+    pub fn new(connection_id: u64, peer: SocketAddr, epoch: Instant) -> Self {
+        let slot = PublishSlot {
+            connection_id,
+            peer,
+            evicted: AtomicBool::new(false),
+            last_activity_ms: AtomicU64::new(0),
+            epoch,
+        };
+        slot.touch();
+        slot
+    }
+
+    fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the publisher last sent media.
+    pub fn silence(&self) -> Duration {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)))
+    }
+
+    pub fn evict(&self) {
+        self.evicted.store(true, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Video(VideoCodec),
+    Audio(AudioCodec),
+}
+
+#[derive(Debug)]
+struct Track {
+    codec: Codec,
+    config: Option<Bytes>,
+    legacy_audio: Option<LegacyAudioFormat>,
+    caps: Option<gst::Caps>,
+    appsrc: Option<gst_app::AppSrc>,
+    /// The next buffer starts a new session or follows a gap.
+    discont: bool,
+}
+
+/// Per-publish settings, fixed when the publish is accepted.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PublishConfig {
+    pub eos_on_disconnect: bool,
+    pub output: OutputConfig,
+}
+
+pub(super) struct SessionPublisher {
+    element: super::RtmpServerSrc,
+    slot: Arc<PublishSlot>,
+    config: PublishConfig,
+    timeline: Option<Timeline>,
+    tracks: BTreeMap<TrackKey, Track>,
+    /// From onMetaData: whether the publisher announced video / audio.
+    expect_video: Option<bool>,
+    expect_audio: Option<bool>,
+    framerate_hint: Option<f64>,
+    settled: bool,
+    first_media: Option<Instant>,
+    pending: VecDeque<(TrackKey, gst::Buffer)>,
+    pending_bytes: usize,
+    failed: Option<CloseReason>,
+}
+
+impl SessionPublisher {
+    pub fn new(
+        element: super::RtmpServerSrc,
+        slot: Arc<PublishSlot>,
+        config: PublishConfig,
+    ) -> Self {
+        SessionPublisher {
+            element,
+            slot,
+            config,
+            timeline: None,
+            tracks: BTreeMap::new(),
+            expect_video: None,
+            expect_audio: None,
+            framerate_hint: None,
+            settled: false,
+            first_media: None,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            failed: None,
+        }
+    }
+
+    /// Running time of an RTMP timestamp. The first one maps to "now", or just after what a
+    /// previous session pushed, so time only moves forward across reconnects.
+    fn running_time(&mut self, timestamp: u32) -> gst::ClockTime {
+        let timeline = self.timeline.get_or_insert_with(|| {
+            let now = self
+                .element
+                .current_running_time()
+                .unwrap_or(gst::ClockTime::ZERO);
+            let after_previous = self
+                .element
+                .imp()
+                .outputs
+                .high_water()
+                .map(|t| t + gst::ClockTime::from_mseconds(1));
+            let base = after_previous.map_or(now, |p| p.max(now));
+            gst::debug!(CAT, obj = self.element, "session timeline starts at {base}");
+            Timeline::new(base, timestamp)
+        });
+        timeline.running_time(timestamp)
+    }
+
+    fn on_video(&mut self, timestamp: u32, payload: &Bytes) {
+        let packets = match flv::parse_video(payload) {
+            Ok(packets) => packets,
+            Err(err) => {
+                gst::warning!(
+                    CAT,
+                    obj = self.element,
+                    "skipping video message from {}: {err}",
+                    self.slot.peer
+                );
+                return;
+            }
+        };
+        let dts = self.running_time(timestamp);
+        for packet in packets {
+            match packet {
+                VideoPacket::SequenceStart {
+                    track,
+                    codec,
+                    config,
+                } => {
+                    // Older OBS labelled HEVC as AVC (codec id 7): trust the record, not the label.
+                    let codec = if codec == VideoCodec::H264 && flv::looks_like_hvcc(&config) {
+                        VideoCodec::H265
+                    } else {
+                        codec
+                    };
+                    self.set_config(
+                        TrackKey::Video(track),
+                        Codec::Video(codec),
+                        Some(config),
+                        None,
+                    );
+                }
+                VideoPacket::Frame {
+                    track,
+                    codec,
+                    keyframe,
+                    composition_time_ms,
+                    timestamp_offset_ns,
+                    data,
+                } => {
+                    let key = TrackKey::Video(track);
+                    let codec = self.effective_video_codec(key, codec);
+                    if !self.ensure_track(key, Codec::Video(codec), None) {
+                        continue;
+                    }
+                    let offset = gst::ClockTime::from_nseconds(u64::from(timestamp_offset_ns));
+                    let dts = dts + offset;
+                    let pts_ns = dts.nseconds() as i64 + i64::from(composition_time_ms) * 1_000_000;
+                    let pts = gst::ClockTime::from_nseconds(pts_ns.max(0) as u64);
+                    self.emit(key, data, pts, Some(dts), keyframe);
+                }
+                VideoPacket::SequenceEnd { .. }
+                | VideoPacket::Metadata { .. }
+                | VideoPacket::Command { .. } => {}
+            }
+        }
+    }
+
+    /// A track whose sequence header turned out to be HEVC keeps that codec for its frames.
+    fn effective_video_codec(&self, key: TrackKey, labelled: VideoCodec) -> VideoCodec {
+        match self.tracks.get(&key) {
+            Some(Track {
+                codec: Codec::Video(VideoCodec::H265),
+                ..
+            }) if labelled == VideoCodec::H264 => VideoCodec::H265,
+            _ => labelled,
+        }
+    }
+
+    fn on_audio(&mut self, timestamp: u32, payload: &Bytes) {
+        let packets = match flv::parse_audio(payload) {
+            Ok(packets) => packets,
+            Err(err) => {
+                gst::warning!(
+                    CAT,
+                    obj = self.element,
+                    "skipping audio message from {}: {err}",
+                    self.slot.peer
+                );
+                return;
+            }
+        };
+        let ts = self.running_time(timestamp);
+        for packet in packets {
+            match packet {
+                AudioPacket::SequenceStart {
+                    track,
+                    codec,
+                    config,
+                } => {
+                    self.set_config(
+                        TrackKey::Audio(track),
+                        Codec::Audio(codec),
+                        Some(config),
+                        None,
+                    );
+                }
+                AudioPacket::Frame {
+                    track,
+                    codec,
+                    legacy,
+                    timestamp_offset_ns,
+                    data,
+                } => {
+                    let key = TrackKey::Audio(track);
+                    if !self.ensure_track(key, Codec::Audio(codec), legacy) {
+                        continue;
+                    }
+                    let pts = ts + gst::ClockTime::from_nseconds(u64::from(timestamp_offset_ns));
+                    self.emit(key, data, pts, Some(pts), true);
+                }
+                AudioPacket::SequenceEnd { .. } | AudioPacket::MultichannelConfig { .. } => {}
+            }
+        }
+    }
+
+    fn on_metadata(&mut self, values: &[Amf0Value]) {
+        let Some(props) = values
+            .iter()
+            .position(|v| v.as_str() == Some("onMetaData"))
+            .and_then(|i| values.get(i + 1))
+        else {
+            return;
+        };
+        let has = |key: &str| {
+            props
+                .get(key)
+                .is_some_and(|v| !matches!(v, Amf0Value::Null | Amf0Value::Undefined))
+        };
+        self.expect_video = Some(has("videocodecid") || has("width") || has("videodatarate"));
+        self.expect_audio =
+            Some(has("audiocodecid") || has("audiosamplerate") || has("audiodatarate"));
+        self.framerate_hint = props.get("framerate").and_then(Amf0Value::as_number);
+        gst::debug!(
+            CAT,
+            obj = self.element,
+            "onMetaData: video {:?} audio {:?} framerate {:?}",
+            self.expect_video,
+            self.expect_audio,
+            self.framerate_hint
+        );
+    }
+
+    /// A sequence header: remember the record and recompute the caps.
+    fn set_config(
+        &mut self,
+        key: TrackKey,
+        codec: Codec,
+        config: Option<Bytes>,
+        legacy: Option<LegacyAudioFormat>,
+    ) {
+        let caps = self.caps_for(codec, config.as_ref(), legacy.as_ref());
+        let track = self.tracks.entry(key).or_insert_with(|| Track {
+            codec,
+            config: None,
+            legacy_audio: None,
+            caps: None,
+            appsrc: None,
+            discont: true,
+        });
+        track.codec = codec;
+        track.config = config;
+        track.legacy_audio = legacy;
+        let changed = track.caps.as_ref() != caps.as_ref();
+        track.caps = caps;
+        if changed && self.settled {
+            self.open_output(key);
+        }
+    }
+
+    /// Makes sure the track of a coded frame has caps. False: drop the frame (its decoder
+    /// configuration has not arrived, so nothing downstream could decode it).
+    fn ensure_track(
+        &mut self,
+        key: TrackKey,
+        codec: Codec,
+        legacy: Option<LegacyAudioFormat>,
+    ) -> bool {
+        if let Some(track) = self.tracks.get(&key) {
+            if track.codec == codec && track.caps.is_some() {
+                return true;
+            }
+        }
+        let needs_config = matches!(
+            codec,
+            Codec::Video(VideoCodec::H264 | VideoCodec::H265 | VideoCodec::Vvc)
+                | Codec::Audio(AudioCodec::Aac | AudioCodec::Opus | AudioCodec::Flac)
+        );
+        let config = self
+            .tracks
+            .get(&key)
+            .filter(|t| t.codec == codec)
+            .and_then(|t| t.config.clone());
+        if needs_config && config.is_none() {
+            gst::debug!(
+                CAT,
+                obj = self.element,
+                "{}: frame before its sequence header, dropped",
+                key.pad_name()
+            );
+            return false;
+        }
+        self.set_config(key, codec, config, legacy);
+        self.tracks.get(&key).is_some_and(|t| t.caps.is_some())
+    }
+
+    fn caps_for(
+        &self,
+        codec: Codec,
+        config: Option<&Bytes>,
+        legacy: Option<&LegacyAudioFormat>,
+    ) -> Option<gst::Caps> {
+        match codec {
+            Codec::Video(codec) => Some(caps::video_caps(codec, config, self.framerate_hint)),
+            Codec::Audio(codec) => caps::audio_caps(codec, config, legacy),
+        }
+    }
+
+    /// Creates or updates the pad of a track that has caps.
+    fn open_output(&mut self, key: TrackKey) {
+        let Some(track) = self.tracks.get_mut(&key) else {
+            return;
+        };
+        let Some(caps) = track.caps.clone() else {
+            return;
+        };
+        match self
+            .element
+            .imp()
+            .outputs
+            .ensure(&self.element, key, &caps, self.config.output)
+        {
+            Ok(appsrc) => track.appsrc = Some(appsrc),
+            Err(err) => {
+                gst::error!(
+                    CAT,
+                    obj = self.element,
+                    "cannot expose {}: {err:?}",
+                    key.pad_name()
+                );
+                self.failed = Some(CloseReason::Downstream);
+            }
+        }
+    }
+
+    fn emit(
+        &mut self,
+        key: TrackKey,
+        data: Bytes,
+        pts: gst::ClockTime,
+        dts: Option<gst::ClockTime>,
+        keyframe: bool,
+    ) {
+        let size = data.len();
+        let mut buffer = gst::Buffer::from_slice(data);
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(pts);
+            b.set_dts(dts);
+            if !keyframe {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+            if let Some(track) = self.tracks.get_mut(&key) {
+                if std::mem::take(&mut track.discont) {
+                    b.set_flags(gst::BufferFlags::DISCONT);
+                }
+            }
+        }
+        if self.settled {
+            self.push(key, buffer);
+        } else {
+            self.first_media.get_or_insert_with(Instant::now);
+            self.pending.push_back((key, buffer));
+            self.pending_bytes = self.pending_bytes.saturating_add(size);
+        }
+    }
+
+    fn push(&mut self, key: TrackKey, buffer: gst::Buffer) {
+        if self.failed.is_some() {
+            return;
+        }
+        let Some(appsrc) = self.tracks.get(&key).and_then(|t| t.appsrc.as_ref()) else {
+            return;
+        };
+        let running_time = buffer.dts_or_pts();
+        match appsrc.push_buffer(buffer) {
+            Ok(_) => {
+                if let Some(t) = running_time {
+                    self.element.imp().outputs.note_running_time(t);
+                }
+            }
+            Err(err) => {
+                gst::info!(
+                    CAT,
+                    obj = self.element,
+                    "{}: push returned {err:?}",
+                    key.pad_name()
+                );
+                self.failed = Some(CloseReason::Downstream);
+            }
+        }
+    }
+
+    /// Exposes the pads once the publisher's tracks are known, then releases held-back media.
+    fn try_settle(&mut self, now: Instant, force: bool) {
+        if self.settled {
+            return;
+        }
+        let known = |want_video: bool, tracks: &BTreeMap<TrackKey, Track>| {
+            tracks
+                .iter()
+                .any(|(k, t)| matches!(k, TrackKey::Video(_)) == want_video && t.caps.is_some())
+        };
+        let has_video = known(true, &self.tracks);
+        let has_audio = known(false, &self.tracks);
+        if !has_video && !has_audio {
+            return;
+        }
+        let announced = match (self.expect_video, self.expect_audio) {
+            (Some(v), Some(a)) => (!v || has_video) && (!a || has_audio),
+            _ => has_video && has_audio,
+        };
+        let waited = self
+            .first_media
+            .is_some_and(|first| now.duration_since(first) >= SETTLE_WAIT);
+        if !(announced || waited || force || self.pending_bytes >= MAX_PENDING_BYTES) {
+            return;
+        }
+        self.settled = true;
+        let keys: Vec<TrackKey> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.caps.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            self.open_output(key);
+        }
+        self.element.imp().outputs.no_more_pads_once(&self.element);
+        while let Some((key, buffer)) = self.pending.pop_front() {
+            self.push(key, buffer);
+        }
+        self.pending_bytes = 0;
+        self.element
+            .imp()
+            .post_publish_started(&self.slot, self.tracks.keys().copied().collect());
+    }
+}
+
+impl Publisher for SessionPublisher {
+    fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason> {
+        if self.slot.evicted.load(Ordering::SeqCst) {
+            return Err(CloseReason::Replaced);
+        }
+        self.slot.touch();
+        match message {
+            MediaMessage::Video { timestamp, payload } => self.on_video(timestamp, &payload),
+            MediaMessage::Audio { timestamp, payload } => self.on_audio(timestamp, &payload),
+            MediaMessage::Metadata { values, .. } => self.on_metadata(&values),
+        }
+        self.try_settle(Instant::now(), false);
+        match self.failed {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.try_settle(now, false);
+    }
+
+    fn finish(mut self: Box<Self>, reason: CloseReason) {
+        // Whatever the publisher sent before leaving reaches the pads.
+        self.try_settle(Instant::now(), true);
+        let imp = self.element.imp();
+        let eos = self.config.eos_on_disconnect
+            && !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced);
+        imp.publish_finished(&self.slot, reason, eos);
+        if eos {
+            for appsrc in imp.outputs.appsrcs() {
+                let _ = appsrc.end_of_stream();
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The element's configuration, as set through properties.
+
+use std::fmt;
+
+pub(super) const DEFAULT_ADDRESS: &str = "0.0.0.0";
+pub(super) const DEFAULT_PORT: u32 = 1935;
+pub(super) const DEFAULT_APPLICATION: &str = "app";
+pub(super) const DEFAULT_TIMEOUT_SECS: u32 = 30;
+pub(super) const DEFAULT_LATENCY_MS: u32 = 200;
+pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
+pub(super) const DEFAULT_MAX_MESSAGE_SIZE: u32 = 8 * 1024 * 1024;
+pub(super) const DEFAULT_STALE_TIMEOUT_MS: u32 = 3000;
+pub(super) const DEFAULT_MAX_QUEUE_BYTES: u32 = 64 * 1024 * 1024;
+
+#[derive(Clone)]
+pub(super) struct Settings {
+    pub address: String,
+    pub port: u32,
+    pub application: String,
+    pub stream_key: String,
+    pub username: String,
+    pub password: String,
+    pub public_port: u32,
+    pub verify_port: bool,
+    pub eos_on_disconnect: bool,
+    pub timeout_secs: u32,
+    pub latency_ms: u32,
+    pub max_connections: u32,
+    pub max_message_size: u32,
+    pub stale_timeout_ms: u32,
+    pub max_queue_bytes: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            address: DEFAULT_ADDRESS.into(),
+            port: DEFAULT_PORT,
+            application: DEFAULT_APPLICATION.into(),
+            stream_key: String::new(),
+            username: String::new(),
+            password: String::new(),
+            public_port: 0,
+            verify_port: true,
+            eos_on_disconnect: false,
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            latency_ms: DEFAULT_LATENCY_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            stale_timeout_ms: DEFAULT_STALE_TIMEOUT_MS,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+        }
+    }
+}
+
+impl Settings {
+    /// Authentication is on when a user name is configured.
+    pub fn auth_required(&self) -> bool {
+        !self.username.is_empty()
+    }
+}
+
+// The password must never reach a log, so Debug is written by hand.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("application", &self.application)
+            .field("stream_key_set", &!self.stream_key.is_empty())
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("public_port", &self.public_port)
+            .field("verify_port", &self.verify_port)
+            .field("eos_on_disconnect", &self.eos_on_disconnect)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The contract between the socket layer and whoever decides what a connection may do.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::rtmp::Amf0Value;
+
+/// What a client said in its `connect` command, plus where it came from.
+#[derive(Debug, Clone)]
+pub struct ConnectInfo {
+    pub connection_id: u64,
+    pub peer: SocketAddr,
+    /// The port this connection arrived on (the listener's), as opposed to the one in tcUrl.
+    pub local_port: u16,
+    pub app: String,
+    pub tc_url: Option<String>,
+    pub flash_ver: Option<String>,
+    /// The authenticated user name, once the handler accepted the connect with one.
+    pub user: Option<String>,
+    pub command_object: Amf0Value,
+}
+
+/// A refusal, sent to the client in the words its software shows, then the connection closes.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// RTMP status code, e.g. `NetConnection.Connect.Rejected` or `NetStream.Publish.Denied`.
+    pub code: &'static str,
+    /// Human readable text: FFmpeg prints it as "Server error: <description>".
+    pub description: String,
+    /// Why, in a few words, for logs and bus messages (never containing secrets).
+    pub reason: &'static str,
+}
+
+/// One media or data message of a publishing stream, as it came off the wire.
+#[derive(Debug, Clone)]
+pub enum MediaMessage {
+    Audio {
+        timestamp: u32,
+        payload: Bytes,
+    },
+    Video {
+        timestamp: u32,
+        payload: Bytes,
+    },
+    Metadata {
+        timestamp: u32,
+        values: Vec<Amf0Value>,
+    },
+}
+
+/// Why a connection or a publish ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The publisher unpublished (FCUnpublish/deleteStream) or closed the TCP connection.
+    PeerClosed,
+    /// No data for longer than the timeout.
+    Timeout,
+    /// The peer sent something we refuse to parse.
+    ProtocolError,
+    /// A socket error (reset, broken pipe).
+    NetworkError,
+    /// The element is stopping.
+    Shutdown,
+    /// Downstream refused the data (not-linked, error) or the element is flushing.
+    Downstream,
+    /// A newer publisher of the same stream took over from this silent one.
+    Replaced,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer-closed",
+            CloseReason::Timeout => "timeout",
+            CloseReason::ProtocolError => "protocol-error",
+            CloseReason::NetworkError => "network-error",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Downstream => "downstream",
+            CloseReason::Replaced => "replaced",
+        }
+    }
+}
+
+/// Receives the media of one accepted publish. Lives on the connection's thread, so it needs no
+/// lock for its own state.
+pub trait Publisher: Send {
+    /// A media or data message; an error ends the connection.
+    fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason>;
+    /// Called when the socket had nothing to read for a while, for time-based decisions.
+    fn tick(&mut self, _now: Instant) {}
+    /// The publish is over.
+    fn finish(self: Box<Self>, reason: CloseReason);
+}
+
+/// Decides what connections may do. Implemented by the element; called from connection threads.
+pub trait IngestHandler: Send + Sync + 'static {
+    /// A `connect` command. Ok carries the authenticated user (if any) and extra properties for
+    /// the `_result` (Enhanced RTMP capabilities).
+    fn connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Rejection>;
+    /// A `publish` command on a connection whose connect was accepted.
+    fn publish(
+        &self,
+        info: &ConnectInfo,
+        stream_key: &str,
+        publish_type: Option<&str>,
+    ) -> Result<Box<dyn Publisher>, Rejection>;
+    /// A connection ended before or without publishing, or a note for logs.
+    fn connection_closed(
+        &self,
+        _info: Option<&ConnectInfo>,
+        _peer: SocketAddr,
+        _reason: CloseReason,
+    ) {
+    }
+}
+
+/// A successful connect.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectAccepted {
+    pub user: Option<String>,
+    pub extra_properties: Vec<(String, Amf0Value)>,
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The listening socket and the registry of connection threads.
+//!
+//! The socket is bound early (so `bound-port` is known in READY) and accepting starts and stops
+//! separately, because a pipeline goes READY→PAUSED→READY without releasing its port.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::connection;
+use super::handler::IngestHandler;
+use crate::rtmp::SessionConfig;
+
+/// Limits and timings of the socket layer.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// A peer that sends nothing for this long (handshake included) is dropped.
+    pub timeout: Duration,
+    /// At most this many connections at once; more are closed right after accept.
+    pub max_connections: usize,
+    /// Protocol limits handed to each session.
+    pub session: SessionConfig,
+}
+
+/// State shared by the accept thread, the connection threads and the owner.
+pub(super) struct Shared {
+    pub stopping: AtomicBool,
+    next_id: AtomicU64,
+    /// Clones of live connection sockets, so `stop` can shut them down and wake their reads.
+    streams: Mutex<HashMap<u64, TcpStream>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(super) fn forget(&self, id: u64) {
+        if let Ok(mut streams) = self.streams.lock() {
+            streams.remove(&id);
+        }
+    }
+}
+
+/// A bound RTMP port.
+pub struct Listener {
+    socket: TcpListener,
+    local_addr: SocketAddr,
+    shared: Option<Arc<Shared>>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl Listener {
+    /// Binds `address:port` (port 0 picks a free one).
+    pub fn bind(address: &str, port: u16) -> io::Result<Self> {
+        let ip: IpAddr = address.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("'{address}' is not an IP address"),
+            )
+        })?;
+        let socket = TcpListener::bind(SocketAddr::new(ip, port))?;
+        let local_addr = socket.local_addr()?;
+        Ok(Listener {
+            socket,
+            local_addr,
+            shared: None,
+            accept_thread: None,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts accepting connections; each gets its own thread driven by `handler`.
+    pub fn start(
+        &mut self,
+        config: ServerConfig,
+        handler: Arc<dyn IngestHandler>,
+    ) -> io::Result<()> {
+        if self.shared.is_some() {
+            return Ok(());
+        }
+        let shared = Arc::new(Shared {
+            stopping: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            streams: Mutex::new(HashMap::new()),
+            threads: Mutex::new(Vec::new()),
+        });
+        let socket = self.socket.try_clone()?;
+        let thread_shared = shared.clone();
+        let local_port = self.local_addr.port();
+        let handle = std::thread::Builder::new()
+            .name(format!("rtmp-accept-{local_port}"))
+            .spawn(move || accept_loop(socket, local_port, config, handler, thread_shared))?;
+        self.shared = Some(shared);
+        self.accept_thread = Some(handle);
+        Ok(())
+    }
+
+    /// Stops accepting, closes every connection and joins all threads. The port stays bound.
+    pub fn stop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        shared.stopping.store(true, Ordering::SeqCst);
+        // A blocking accept() only returns on a connection: make one to wake it.
+        let _ =
+            TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_millis(200));
+        if let Some(handle) = self.accept_thread.take() {
+            let _ = handle.join();
+        }
+        // Shutting the sockets down makes blocked reads and writes return at once.
+        if let Ok(streams) = shared.streams.lock() {
+            for stream in streams.values() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        let threads = shared
+            .threads
+            .lock()
+            .map(|mut threads| std::mem::take(&mut *threads))
+            .unwrap_or_default();
+        for handle in threads {
+            let _ = handle.join();
+        }
+    }
+
+    /// Number of connections currently open.
+    pub fn connection_count(&self) -> usize {
+        self.shared
+            .as_ref()
+            .and_then(|s| s.streams.lock().ok().map(|s| s.len()))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where to connect to reach our own listener, also when it is bound to a wildcard address.
+fn wake_address(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+fn accept_loop(
+    socket: TcpListener,
+    local_port: u16,
+    config: ServerConfig,
+    handler: Arc<dyn IngestHandler>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let accepted = socket.accept();
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                // EMFILE and friends: back off instead of spinning.
+                gst::warning!(crate::CAT, "accept failed: {err}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let Ok(registry_clone) = stream.try_clone() else {
+            continue;
+        };
+        {
+            let Ok(mut streams) = shared.streams.lock() else {
+                return;
+            };
+            if streams.len() >= config.max_connections {
+                drop(streams);
+                gst::warning!(
+                    crate::CAT,
+                    "refusing connection from {peer}: {} connections already open",
+                    config.max_connections
+                );
+                let _ = stream.shutdown(Shutdown::Both);
+                continue;
+            }
+            streams.insert(id, registry_clone);
+        }
+        let thread_shared = shared.clone();
+        let thread_handler = handler.clone();
+        let thread_config = config.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rtmp-conn-{id}"))
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                connection::run(
+                    stream,
+                    id,
+                    peer,
+                    local_port,
+                    &thread_config,
+                    &*thread_handler,
+                    &thread_shared,
+                );
+                thread_shared.forget(id);
+            });
+        match spawned {
+            Ok(handle) => {
+                if let Ok(mut threads) = shared.threads.lock() {
+                    // Reap finished threads so the list does not grow with every connection.
+                    threads.retain(|t| !t.is_finished());
+                    threads.push(handle);
+                }
+            }
+            Err(err) => {
+                shared.forget(id);
+                gst::warning!(crate::CAT, "cannot start a connection thread: {err}");
+            }
+        }
+    }
+}

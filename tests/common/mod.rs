@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Shared helpers for the end-to-end tests: test media made with Debian's ffmpeg, free ports,
+//! a pipeline that collects every buffer of every pad, and comparisons against ffprobe.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstrtmpserver::plugin_register_static().expect("register rtmpserver plugin");
+    });
+}
+
+/// A port nobody listens on right now (the OS picks it, we release it for the test to use).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn media_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("media");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Makes `name` with ffmpeg once (atomically, so parallel tests share it) and returns its path.
+pub fn media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
+    let path = media_dir().join(name);
+    if path.exists() {
+        return path;
+    }
+    let tmp = media_dir().join(format!("{name}.{}.tmp", std::process::id()));
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(ffmpeg_args)
+        .args(["-f", "flv"])
+        .arg(&tmp)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg failed to make {name}");
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// `seconds` of 1280x720 30 fps H.264 with B-frames, a keyframe every 2 s, and AAC 48 kHz stereo.
+pub fn clip_h264_aac(seconds: u32) -> PathBuf {
+    let t = seconds.to_string();
+    media(
+        &format!("h264_aac_{seconds}s.flv"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "2",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            "2M",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-b:a",
+            "128k",
+        ],
+    )
+}
+
+pub fn clip_video_only(seconds: u32) -> PathBuf {
+    let t = seconds.to_string();
+    media(
+        &format!("h264_only_{seconds}s.flv"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "2",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )
+}
+
+pub fn clip_audio_only(seconds: u32) -> PathBuf {
+    let t = seconds.to_string();
+    media(
+        &format!("aac_only_{seconds}s.flv"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &t,
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-b:a",
+            "128k",
+        ],
+    )
+}
+
+/// One packet: timestamps in milliseconds, payload MD5 in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub pts_ms: i64,
+    pub dts_ms: i64,
+    pub size: usize,
+    pub md5: String,
+    pub keyframe: bool,
+}
+
+/// Packets of a file as ffprobe sees them, per codec type ("video"/"audio").
+pub fn probe_packets(path: &Path) -> BTreeMap<String, Vec<Packet>> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_packets",
+            "-show_data_hash",
+            "MD5",
+            "-of",
+            "compact",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(out.status.success());
+    let mut map: BTreeMap<String, Vec<Packet>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let fields: BTreeMap<&str, &str> = line
+            .split('|')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let Some(kind) = fields.get("codec_type") else {
+            continue;
+        };
+        let ms = |k: &str| -> i64 {
+            fields
+                .get(k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|s| (s * 1000.0).round() as i64)
+                .unwrap_or(i64::MIN)
+        };
+        map.entry(kind.to_string()).or_default().push(Packet {
+            pts_ms: ms("pts_time"),
+            dts_ms: ms("dts_time"),
+            size: fields["size"].parse().unwrap(),
+            md5: fields["data_hash"]
+                .trim_start_matches("MD5:")
+                .to_lowercase(),
+            keyframe: fields.get("flags").is_some_and(|f| f.starts_with('K')),
+        });
+    }
+    map
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(data);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a pad produced.
+#[derive(Debug, Default, Clone)]
+pub struct PadLog {
+    pub caps: Vec<gst::Caps>,
+    pub packets: Vec<Packet>,
+    pub first_buffer_at: Option<Instant>,
+    pub discont_count: usize,
+    pub eos: bool,
+}
+
+/// A pipeline `rtmpserversrc ! appsink` (one appsink per pad) that records everything.
+pub struct Receiver {
+    pub pipeline: gst::Pipeline,
+    pub src: gst::Element,
+    pub pads: Arc<Mutex<BTreeMap<String, PadLog>>>,
+    pub messages: Arc<Mutex<Vec<gst::Structure>>>,
+    pub port: u16,
+}
+
+impl Receiver {
+    /// `props`: property name/value pairs set on the element (as strings).
+    pub fn start(props: &[(&str, &str)]) -> Receiver {
+        init();
+        let pipeline = gst::Pipeline::new();
+        let src = gst::ElementFactory::make("rtmpserversrc")
+            .property("address", "127.0.0.1")
+            .property("port", 0u32)
+            .build()
+            .unwrap();
+        for (k, v) in props {
+            src.set_property_from_str(k, v);
+        }
+        pipeline.add(&src).unwrap();
+        let pads: Arc<Mutex<BTreeMap<String, PadLog>>> = Default::default();
+        let pipeline_weak = pipeline.downgrade();
+        let pads_cb = pads.clone();
+        src.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else {
+                return;
+            };
+            let name = pad.name().to_string();
+            let sink = gst_app::AppSink::builder().sync(false).build();
+            pipeline.add(&sink).unwrap();
+            sink.sync_state_with_parent().unwrap();
+            pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+            pads_cb.lock().unwrap().entry(name.clone()).or_default();
+            let log = pads_cb.clone();
+            let log_eos = pads_cb.clone();
+            let name_eos = name.clone();
+            sink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        let buffer = sample.buffer().unwrap();
+                        let map = buffer.map_readable().unwrap();
+                        let mut logs = log.lock().unwrap();
+                        let entry = logs.get_mut(&name).unwrap();
+                        if let Some(caps) = sample.caps() {
+                            if entry.caps.last() != Some(&caps.to_owned()) {
+                                entry.caps.push(caps.to_owned());
+                            }
+                        }
+                        entry.first_buffer_at.get_or_insert_with(Instant::now);
+                        if buffer.flags().contains(gst::BufferFlags::DISCONT) {
+                            entry.discont_count += 1;
+                        }
+                        let pts = buffer.pts().map(|t| t.mseconds() as i64).unwrap_or(-1);
+                        entry.packets.push(Packet {
+                            pts_ms: pts,
+                            dts_ms: buffer.dts().map(|t| t.mseconds() as i64).unwrap_or(pts),
+                            size: map.len(),
+                            md5: md5_hex(&map),
+                            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                        });
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .eos(move |_| {
+                        if let Some(e) = log_eos.lock().unwrap().get_mut(&name_eos) {
+                            e.eos = true;
+                        }
+                    })
+                    .build(),
+            );
+        });
+        let messages: Arc<Mutex<Vec<gst::Structure>>> = Default::default();
+        let bus = pipeline.bus().unwrap();
+        let msgs = messages.clone();
+        bus.set_sync_handler(move |_, msg| {
+            match msg.view() {
+                gst::MessageView::Element(e) => {
+                    if let Some(s) = e.structure() {
+                        msgs.lock().unwrap().push(s.to_owned());
+                    }
+                }
+                gst::MessageView::Error(e) => {
+                    let s = gst::Structure::builder("error")
+                        .field("text", e.error().to_string())
+                        .build();
+                    msgs.lock().unwrap().push(s);
+                }
+                gst::MessageView::Eos(_) => {
+                    msgs.lock().unwrap().push(gst::Structure::new_empty("eos"));
+                }
+                _ => {}
+            }
+            gst::BusSyncReply::Drop
+        });
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let port = src.property::<u32>("bound-port") as u16;
+        assert_ne!(port, 0);
+        Receiver {
+            pipeline,
+            src,
+            pads,
+            messages,
+            port,
+        }
+    }
+
+    pub fn url(&self, app_and_key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{}", self.port, app_and_key)
+    }
+
+    pub fn pad(&self, name: &str) -> PadLog {
+        self.pads
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn pad_names(&self) -> Vec<String> {
+        self.pads.lock().unwrap().keys().cloned().collect()
+    }
+
+    pub fn has_message(&self, name: &str) -> bool {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.name() == name)
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.name() == "error")
+            .map(|s| s.get::<String>("text").unwrap())
+            .collect()
+    }
+
+    /// Waits until `cond` holds or `timeout` passes; returns whether it held.
+    pub fn wait_for(&self, timeout: Duration, cond: impl Fn(&Receiver) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if cond(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        cond(self)
+    }
+
+    pub fn stop(&self) -> Duration {
+        let start = Instant::now();
+        self.pipeline.set_state(gst::State::Null).unwrap();
+        start.elapsed()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Spawns `ffmpeg -re -i clip -c copy -f flv url` (stderr captured).
+pub fn ffmpeg_publish(clip: &Path, url: &str, realtime: bool) -> Child {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin"]);
+    if realtime {
+        cmd.arg("-re");
+    }
+    cmd.arg("-i")
+        .arg(clip)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("spawn ffmpeg")
+}
+
+/// Waits for a child with a deadline, killing it if it overstays. Returns (success, stderr).
+pub fn wait_child(mut child: Child, timeout: Duration) -> (bool, String) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            return (status.success(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (false, "timed out".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts that `got` carries exactly the packets of `want`, in order, with the same payloads,
+/// keyframe flags, composition offsets (pts - dts) and spacing (timestamps relative to the first).
+pub fn assert_same_packets(kind: &str, want: &[Packet], got: &[Packet]) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{kind}: {} packets out, {} in the source",
+        got.len(),
+        want.len()
+    );
+    let (w0, g0) = (want[0].dts_ms, got[0].dts_ms);
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
+        assert_eq!(g.md5, w.md5, "{kind} packet {i}: payload differs");
+        assert_eq!(g.size, w.size, "{kind} packet {i}: size differs");
+        assert_eq!(
+            g.keyframe, w.keyframe,
+            "{kind} packet {i}: keyframe flag differs"
+        );
+        assert_eq!(
+            g.pts_ms - g.dts_ms,
+            w.pts_ms - w.dts_ms,
+            "{kind} packet {i}: pts-dts differs"
+        );
+        assert_eq!(
+            g.dts_ms - g0,
+            w.dts_ms - w0,
+            "{kind} packet {i}: dts spacing differs"
+        );
+    }
+}
