@@ -449,3 +449,46 @@ pub fn assert_same_packets(kind: &str, want: &[Packet], got: &[Packet]) {
         );
     }
 }
+
+/// Publishes 3 s of live test video (H.264 with B-frames) and/or audio (AAC) with GStreamer's
+/// rtmp2sink in its own gst-launch-1.0 process. What flvmux produced is also written to `sent`
+/// (a tee before rtmp2sink), so the test compares with exactly what the client sent.
+/// `extra_sink_props` go on rtmp2sink (e.g. "username=alice"). Returns (success, output).
+pub fn rtmp2sink_publish(
+    url: &str,
+    video: bool,
+    audio: bool,
+    sent: &Path,
+    extra_sink_props: &[&str],
+) -> (bool, String) {
+    let mut desc = String::new();
+    if video {
+        desc += "videotestsrc is-live=true num-buffers=90 ! video/x-raw,width=640,height=360,framerate=30/1 \
+                 ! x264enc bframes=2 key-int-max=60 speed-preset=veryfast ! h264parse ! queue ! mux.video ";
+    }
+    if audio {
+        desc += "audiotestsrc is-live=true num-buffers=141 samplesperbuffer=1024 \
+                 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! queue ! mux.audio ";
+    }
+    desc += &format!(
+        "flvmux name=mux streamable=true ! tee name=t t. ! queue ! filesink location={} \
+         t. ! queue ! rtmp2sink location={url} {}",
+        sent.display(),
+        extra_sink_props.join(" ")
+    );
+    let mut cmd = Command::new("gst-launch-1.0");
+    cmd.arg("-q").args(desc.split_whitespace());
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gst-launch-1.0");
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    // gst-launch exits 0 on some errors: an ERROR line means the publish failed.
+    (out.status.success() && !text.contains("ERROR"), text)
+}
+
+pub fn tmp_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
