@@ -156,19 +156,28 @@ fn rtmp2sink_publisher_arrives_bit_exact() {
         let sent = tmp_path(&format!("rtmp2sink-sent-{}.flv", rx.port));
         let (ok, out) = rtmp2sink_publish(&rx.url(&format!("app/{KEY}")), video, audio, &sent, &[]);
         assert!(ok, "rtmp2sink failed: {out}");
-        assert!(rx.wait_for(Duration::from_secs(5), |r| r.has_message("eos")), "no EOS");
+        assert!(
+            rx.wait_for(Duration::from_secs(5), |r| r.has_message("eos")),
+            "no EOS"
+        );
         assert_clip_received(&rx, &sent, video, audio);
     }
 }
 
 #[test]
 fn ffmpeg_video_only_and_audio_only() {
-    for (clip, video, audio) in [(clip_video_only(3), true, false), (clip_audio_only(3), false, true)] {
+    for (clip, video, audio) in [
+        (clip_video_only(3), true, false),
+        (clip_audio_only(3), false, true),
+    ] {
         let rx = Receiver::start(&[("stream-key", KEY), ("eos-on-disconnect", "true")]);
         let child = ffmpeg_publish(&clip, &rx.url(&format!("app/{KEY}")), false);
         let (ok, err) = wait_child(child, Duration::from_secs(30));
         assert!(ok, "ffmpeg failed: {err}");
-        assert!(rx.wait_for(Duration::from_secs(5), |r| r.has_message("eos")), "no EOS");
+        assert!(
+            rx.wait_for(Duration::from_secs(5), |r| r.has_message("eos")),
+            "no EOS"
+        );
         assert_clip_received(&rx, &clip, video, audio);
     }
 }

@@ -172,6 +172,67 @@ impl ObjectImpl for RtmpServerSrc {
         PROPERTIES.as_ref()
     }
 
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                /**
+                 * GstRtmpServerSrc::get-password:
+                 * @user: the user name the client authenticates as
+                 * @client_address: "ip:port" of the client
+                 *
+                 * Asks the application for the password of @user, for applications with a user
+                 * store of their own (many users). Return %NULL for an unknown user: the client
+                 * is answered exactly as for a wrong password. When a handler is connected,
+                 * authentication is required even if #GstRtmpServerSrc:username is empty.
+                 * Emitted from a connection thread.
+                 */
+                glib::subclass::Signal::builder("get-password")
+                    .param_types([String::static_type(), String::static_type()])
+                    .return_type::<Option<String>>()
+                    .run_last()
+                    .class_handler(|_| Some(None::<String>.to_value()))
+                    .accumulator(|_hint, _acc, value| {
+                        // The first handler that knows the user answers.
+                        if value.get::<Option<String>>().ok().flatten().is_none() {
+                            std::ops::ControlFlow::Continue(value.clone())
+                        } else {
+                            std::ops::ControlFlow::Break(value.clone())
+                        }
+                    })
+                    .build(),
+                /**
+                 * GstRtmpServerSrc::authenticate:
+                 * @application: the RTMP application connected to
+                 * @stream_key: the stream key of the publish
+                 * @user: the authenticated user name, or "" without authentication
+                 * @client_address: "ip:port" of the client
+                 * @tc_url: the client's tcUrl (without the authentication query)
+                 *
+                 * Emitted for every publish that passed the element's own checks (credentials,
+                 * port, stream-key), so an application can decide with its own rules, e.g. which
+                 * user may publish which key. Return %FALSE to refuse: the client gets
+                 * NetStream.Publish.Denied. Without a handler every such publish is allowed.
+                 * Emitted from a connection thread.
+                 */
+                glib::subclass::Signal::builder("authenticate")
+                    .param_types([
+                        String::static_type(),
+                        String::static_type(),
+                        String::static_type(),
+                        String::static_type(),
+                        String::static_type(),
+                    ])
+                    .return_type::<bool>()
+                    .run_last()
+                    .class_handler(|_| Some(true.to_value()))
+                    // The first handler decides.
+                    .accumulator(|_hint, _acc, value| std::ops::ControlFlow::Break(value.clone()))
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
@@ -334,6 +395,14 @@ impl ElementImpl for RtmpServerSrc {
 impl BinImpl for RtmpServerSrc {}
 
 impl RtmpServerSrc {
+    /// Whether an application answers `get-password` (a user store of its own).
+    pub(super) fn has_password_handler(&self) -> bool {
+        static ID: LazyLock<Option<glib::subclass::SignalId>> = LazyLock::new(|| {
+            glib::subclass::SignalId::lookup("get-password", super::RtmpServerSrc::static_type())
+        });
+        ID.is_some_and(|id| glib::signal::signal_has_handler_pending(&*self.obj(), id, None, false))
+    }
+
     fn bind(&self) -> Result<(), gst::StateChangeError> {
         let (address, port) = {
             let s = self.settings.lock().unwrap();
@@ -469,12 +538,15 @@ impl RtmpServerSrc {
     pub(super) fn post_rejected(
         &self,
         peer: std::net::SocketAddr,
+        user: Option<&str>,
         rejection: &crate::server::Rejection,
     ) {
         let s = gst::Structure::builder("rtmpserversrc-rejected")
             .field("client-address", peer.to_string())
             .field("code", rejection.code)
             .field("reason", rejection.reason)
+            .field("description", rejection.description.as_str())
+            .field_if_some("user", user)
             .build();
         let _ = self
             .obj()

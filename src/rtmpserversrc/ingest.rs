@@ -17,6 +17,7 @@ use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
 use crate::auth::{
     self, AdobeAuth, AuthFailure, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth,
 };
+use crate::rtmp::Amf0Value;
 use crate::server::{ConnectAccepted, ConnectInfo, IngestHandler, Publisher, Rejection};
 use crate::CAT;
 
@@ -69,17 +70,28 @@ impl IngestHandler for Ingest {
             .ok_or_else(|| reject(CONNECT_REJECTED, "shutdown", "server is shutting down"))?;
         let imp = element.imp();
         let settings = imp.settings.lock().unwrap().clone();
-        let result = decide_connect(imp, info, &settings);
+        let result = decide_connect(&element, info, &settings);
         if let Err(rejection) = &result {
-            gst::warning!(
-                CAT,
-                obj = element,
-                "connect from {} (app '{}') rejected: {}",
-                info.peer,
-                auth::split_authmod(&info.app).0,
-                rejection.reason
-            );
-            imp.post_rejected(info.peer, rejection);
+            // The challenge step is part of every successful Adobe login: not worth a warning.
+            if rejection.reason == "auth-challenge" || rejection.reason == "auth-required" {
+                gst::debug!(
+                    CAT,
+                    obj = element,
+                    "connect from {}: {}",
+                    info.peer,
+                    rejection.reason
+                );
+            } else {
+                gst::warning!(
+                    CAT,
+                    obj = element,
+                    "connect from {} (app '{}') rejected: {}",
+                    info.peer,
+                    auth::split_authmod(&info.app).0,
+                    rejection.reason
+                );
+                imp.post_rejected(info.peer, requested_user(&info.app), rejection);
+            }
         }
         result
     }
@@ -104,7 +116,33 @@ impl IngestHandler for Ingest {
                 "publish from {} rejected: wrong stream key",
                 info.peer
             );
-            imp.post_rejected(info.peer, &rejection);
+            imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
+            return Err(rejection);
+        }
+        let tc_url = info
+            .tc_url
+            .as_deref()
+            .map(|t| auth::split_authmod(t).0)
+            .unwrap_or("");
+        let allowed = element.emit_by_name::<bool>(
+            "authenticate",
+            &[
+                &settings.application,
+                &stream_key,
+                &info.user.clone().unwrap_or_default(),
+                &info.peer.to_string(),
+                &tc_url,
+            ],
+        );
+        if !allowed {
+            let rejection = reject(PUBLISH_DENIED, "refused-by-application", "publish refused");
+            gst::warning!(
+                CAT,
+                obj = element,
+                "publish from {} refused by the application",
+                info.peer
+            );
+            imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
             return Err(rejection);
         }
         if imp.eos_sent.load(Ordering::SeqCst) {
@@ -133,7 +171,7 @@ impl IngestHandler for Ingest {
                         current.peer
                     );
                     drop(active);
-                    imp.post_rejected(info.peer, &rejection);
+                    imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
                     return Err(rejection);
                 }
                 gst::warning!(
@@ -170,13 +208,50 @@ impl IngestHandler for Ingest {
     }
 }
 
+/// The user name a connect asks to authenticate as (from its `?authmod=adobe&user=` query).
+fn requested_user(app: &str) -> Option<&str> {
+    auth::split_authmod(app)
+        .1
+        .and_then(|q| auth::AuthQuery::parse(q).user)
+}
+
+/// Enhanced RTMP: what we accept, stated in the connect `_result` for clients that asked.
+fn enhanced_rtmp_capabilities(command_object: &Amf0Value) -> Vec<(String, Amf0Value)> {
+    if command_object.get("fourCcList").is_none() && command_object.get("capsEx").is_none() {
+        return Vec::new();
+    }
+    const VIDEO: [&str; 5] = ["avc1", "hvc1", "av01", "vp09", "vp08"];
+    const AUDIO: [&str; 6] = ["mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3"];
+    // FourCcInfoMask: CanDecode (1) | CanForward (4): we ingest and pass the stream on.
+    let info_map = |list: &[&str]| {
+        Amf0Value::Object(
+            list.iter()
+                .map(|f| (f.to_string(), Amf0Value::Number(5.0)))
+                .collect(),
+        )
+    };
+    let all = VIDEO.iter().chain(AUDIO.iter());
+    vec![
+        (
+            "fourCcList".into(),
+            Amf0Value::StrictArray(all.map(|f| Amf0Value::String(f.to_string())).collect()),
+        ),
+        ("videoFourCcInfoMap".into(), info_map(&VIDEO)),
+        ("audioFourCcInfoMap".into(), info_map(&AUDIO)),
+        // CapsEx: Multitrack (2) | ModEx (4) | TimestampNanoOffset (8).
+        ("capsEx".into(), Amf0Value::Number(14.0)),
+    ]
+}
+
 fn decide_connect(
-    imp: &super::imp::RtmpServerSrc,
+    element: &super::RtmpServerSrc,
     info: &ConnectInfo,
     settings: &super::settings::Settings,
 ) -> Result<ConnectAccepted, Rejection> {
+    let imp = element.imp();
     let ip = info.peer.ip();
-    if settings.auth_required() {
+    let auth_required = settings.auth_required() || imp.has_password_handler();
+    if auth_required {
         let verdict = imp.auth.lock().unwrap().brake.check(ip, Instant::now());
         match verdict {
             BrakeVerdict::Allow => {}
@@ -212,10 +287,23 @@ fn decide_connect(
             .map_err(|description| reject(CONNECT_REJECTED, "port-mismatch", description))?;
     }
 
-    if !settings.auth_required() {
-        return Ok(ConnectAccepted::default());
+    let extra_properties = enhanced_rtmp_capabilities(&info.command_object);
+    if !auth_required {
+        return Ok(ConnectAccepted {
+            user: None,
+            extra_properties,
+        });
     }
-    let lookup = |user: &str| (user == settings.username).then(|| settings.password.clone());
+    // Resolve the password before taking the auth lock: an application's handler may be slow.
+    let password = requested_user(&info.app).and_then(|user| {
+        if !settings.username.is_empty() && user == settings.username {
+            Some(settings.password.clone())
+        } else {
+            element.emit_by_name::<Option<String>>("get-password", &[&user, &info.peer.to_string()])
+        }
+    });
+    let requested = requested_user(&info.app);
+    let lookup = |user: &str| password.clone().filter(|_| Some(user) == requested);
     let mut auth_state = imp.auth.lock().unwrap();
     let decision =
         auth_state
@@ -226,7 +314,7 @@ fn decide_connect(
             auth_state.brake.record_success(ip);
             Ok(ConnectAccepted {
                 user: Some(user),
-                ..ConnectAccepted::default()
+                extra_properties,
             })
         }
         ConnectAuth::Rejected {

@@ -38,6 +38,10 @@ pub fn media_dir() -> PathBuf {
 
 /// Makes `name` with ffmpeg once (atomically, so parallel tests share it) and returns its path.
 pub fn media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
+    // One encode at a time in this process (tests run on threads); the rename makes the file
+    // appear whole for other test binaries running at the same time.
+    static ENCODING: Mutex<()> = Mutex::new(());
+    let _guard = ENCODING.lock().unwrap_or_else(|e| e.into_inner());
     let path = media_dir().join(name);
     if path.exists() {
         return path;
@@ -484,7 +488,8 @@ pub fn rtmp2sink_publish(
         .spawn()
         .expect("spawn gst-launch-1.0");
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     // gst-launch exits 0 on some errors: an ERROR line means the publish failed.
     (out.status.success() && !text.contains("ERROR"), text)
 }
