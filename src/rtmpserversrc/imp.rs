@@ -146,6 +146,20 @@ impl ObjectImpl for RtmpServerSrc {
                     .default_value(DEFAULT_MAX_CONNECTIONS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-connections-per-address")
+                    .nick("Maximum connections per address")
+                    .blurb("Connections open at once from one IP address (0 = no limit)")
+                    .default_value(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("publish-deadline")
+                    .nick("Publish deadline")
+                    .blurb("Seconds a connection has from accept to publishing (handshake, connect and publish); a slower one is dropped")
+                    .minimum(1)
+                    .maximum(3600)
+                    .default_value(DEFAULT_PUBLISH_DEADLINE_SECS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("max-message-size")
                     .nick("Maximum message size")
                     .blurb("Largest RTMP message accepted, in bytes; a larger one closes the connection")
@@ -264,6 +278,10 @@ impl ObjectImpl for RtmpServerSrc {
             "max-message-size" => settings.max_message_size = value.get().unwrap(),
             "stale-timeout" => settings.stale_timeout_ms = value.get().unwrap(),
             "max-queue-bytes" => settings.max_queue_bytes = value.get().unwrap(),
+            "max-connections-per-address" => {
+                settings.max_connections_per_address = value.get().unwrap()
+            }
+            "publish-deadline" => settings.publish_deadline_secs = value.get().unwrap(),
             _ => unimplemented!(),
         }
         // Never log the password; every other change is worth a line.
@@ -291,6 +309,8 @@ impl ObjectImpl for RtmpServerSrc {
             "max-message-size" => settings.max_message_size.to_value(),
             "stale-timeout" => settings.stale_timeout_ms.to_value(),
             "max-queue-bytes" => settings.max_queue_bytes.to_value(),
+            "max-connections-per-address" => settings.max_connections_per_address.to_value(),
+            "publish-deadline" => settings.publish_deadline_secs.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -438,7 +458,9 @@ impl RtmpServerSrc {
         }
         let config = ServerConfig {
             timeout: Duration::from_secs(u64::from(settings.timeout_secs)),
+            publish_deadline: Duration::from_secs(u64::from(settings.publish_deadline_secs)),
             max_connections: settings.max_connections as usize,
+            max_per_address: settings.max_connections_per_address as usize,
             session: SessionConfig {
                 limits: ChunkLimits {
                     max_message_size: settings.max_message_size,

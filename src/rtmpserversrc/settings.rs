@@ -12,6 +12,8 @@ pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
 pub(super) const DEFAULT_MAX_MESSAGE_SIZE: u32 = 8 * 1024 * 1024;
 pub(super) const DEFAULT_STALE_TIMEOUT_MS: u32 = 3000;
 pub(super) const DEFAULT_MAX_QUEUE_BYTES: u32 = 64 * 1024 * 1024;
+pub(super) const DEFAULT_PUBLISH_DEADLINE_SECS: u32 = 10;
+pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
 
 #[derive(Clone)]
 pub(super) struct Settings {
@@ -30,6 +32,8 @@ pub(super) struct Settings {
     pub max_message_size: u32,
     pub stale_timeout_ms: u32,
     pub max_queue_bytes: u32,
+    pub publish_deadline_secs: u32,
+    pub max_connections_per_address: u32,
 }
 
 impl Default for Settings {
@@ -50,6 +54,8 @@ impl Default for Settings {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             stale_timeout_ms: DEFAULT_STALE_TIMEOUT_MS,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            publish_deadline_secs: DEFAULT_PUBLISH_DEADLINE_SECS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }

@@ -29,6 +29,8 @@ struct Connection<'a> {
     publisher: Option<Box<dyn Publisher>>,
     /// Set once we sent a refusal: flush it, then close.
     closing: Option<CloseReason>,
+    /// Media arrived in the last `feed` (for the idle timeout of a publisher).
+    media_seen: bool,
 }
 
 pub(super) fn run(
@@ -55,13 +57,21 @@ pub(super) fn run(
         publishing_stream: None,
         publisher: None,
         closing: None,
+        media_seen: false,
     };
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut last_data = Instant::now();
+    let accepted_at = Instant::now();
+    let mut last_data = accepted_at;
+    let mut last_media = accepted_at;
 
     let reason = loop {
         if shared.stopping.load(Ordering::SeqCst) {
             break CloseReason::Shutdown;
+        }
+        // Checked on every pass, not only when the socket is quiet: a peer trickling a byte at a
+        // time must not escape the deadlines.
+        if let Some(reason) = conn.overdue(Instant::now(), accepted_at, last_media, config) {
+            break reason;
         }
         match stream.read(&mut buf) {
             Ok(0) => break CloseReason::PeerClosed,
@@ -71,6 +81,10 @@ pub(super) fn run(
                     break CloseReason::ProtocolError;
                 };
                 let outcome = conn.feed(input);
+                if conn.media_seen {
+                    conn.media_seen = false;
+                    last_media = last_data;
+                }
                 if let Err(reason) = conn.flush(&mut stream) {
                     break reason;
                 }
@@ -87,6 +101,7 @@ pub(super) fn run(
                     gst::warning!(CAT, "dropping {peer}: no data for {:?}", config.timeout);
                     break CloseReason::Timeout;
                 }
+
                 if let Some(publisher) = conn.publisher.as_mut() {
                     publisher.tick(now);
                 }
@@ -119,6 +134,32 @@ pub(super) fn run(
 }
 
 impl Connection<'_> {
+    /// Deadlines checked while the socket is quiet or trickling: a connection that is not
+    /// publishing soon after accept, and a publisher that sends no media (only pings or acks).
+    fn overdue(
+        &self,
+        now: Instant,
+        accepted_at: Instant,
+        last_media: Instant,
+        config: &ServerConfig,
+    ) -> Option<CloseReason> {
+        if self.publisher.is_none() {
+            if now.duration_since(accepted_at) >= config.publish_deadline {
+                gst::warning!(
+                    CAT,
+                    "dropping {}: not publishing {:?} after connecting",
+                    self.peer,
+                    config.publish_deadline
+                );
+                return Some(CloseReason::Timeout);
+            }
+        } else if now.duration_since(last_media) >= config.timeout {
+            gst::warning!(CAT, "dropping {}: no media for {:?}", self.peer, config.timeout);
+            return Some(CloseReason::Timeout);
+        }
+        None
+    }
+
     fn feed(&mut self, input: &[u8]) -> Result<(), CloseReason> {
         let events = self.session.handle_input(input).map_err(|err| {
             gst::warning!(CAT, "closing {}: protocol error: {err}", self.peer);
@@ -186,12 +227,18 @@ impl Connection<'_> {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, MediaMessage::Audio { timestamp, payload })?,
+            } => {
+                self.media_seen = true;
+                self.media(stream_id, MediaMessage::Audio { timestamp, payload })?
+            }
             SessionEvent::Video {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, MediaMessage::Video { timestamp, payload })?,
+            } => {
+                self.media_seen = true;
+                self.media(stream_id, MediaMessage::Video { timestamp, payload })?
+            }
             SessionEvent::Metadata {
                 stream_id,
                 timestamp,

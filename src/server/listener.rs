@@ -21,8 +21,13 @@ use crate::rtmp::SessionConfig;
 pub struct ServerConfig {
     /// A peer that sends nothing for this long (handshake included) is dropped.
     pub timeout: Duration,
+    /// A connection must be publishing within this long of being accepted (handshake, connect
+    /// and publish), so half-open and slow-loris peers cannot hold a slot with a trickle of bytes.
+    pub publish_deadline: Duration,
     /// At most this many connections at once; more are closed right after accept.
     pub max_connections: usize,
+    /// At most this many connections from one IP address (0 = no limit).
+    pub max_per_address: usize,
     /// Protocol limits handed to each session.
     pub session: SessionConfig,
 }
@@ -31,8 +36,9 @@ pub struct ServerConfig {
 pub(super) struct Shared {
     pub stopping: AtomicBool,
     next_id: AtomicU64,
-    /// Clones of live connection sockets, so `stop` can shut them down and wake their reads.
-    streams: Mutex<HashMap<u64, TcpStream>>,
+    /// Clones of live connection sockets, so `stop` can shut them down and wake their reads,
+    /// with the peer address for the per-address limit.
+    streams: Mutex<HashMap<u64, (TcpStream, IpAddr)>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -115,7 +121,7 @@ impl Listener {
         }
         // Shutting the sockets down makes blocked reads and writes return at once.
         if let Ok(streams) = shared.streams.lock() {
-            for stream in streams.values() {
+            for (stream, _) in streams.values() {
                 let _ = stream.shutdown(Shutdown::Both);
             }
         }
@@ -193,7 +199,19 @@ fn accept_loop(
                 let _ = stream.shutdown(Shutdown::Both);
                 continue;
             }
-            streams.insert(id, registry_clone);
+            if config.max_per_address > 0 {
+                let from_peer = streams.values().filter(|(_, ip)| *ip == peer.ip()).count();
+                if from_peer >= config.max_per_address {
+                    drop(streams);
+                    gst::warning!(
+                        crate::CAT,
+                        "refusing connection from {peer}: {from_peer} connections from that address"
+                    );
+                    let _ = stream.shutdown(Shutdown::Both);
+                    continue;
+                }
+            }
+            streams.insert(id, (registry_clone, peer.ip()));
         }
         let thread_shared = shared.clone();
         let thread_handler = handler.clone();
