@@ -34,6 +34,7 @@ pub struct RtmpServerSrc {
     /// EOS went out (eos-on-disconnect): the pads accept nothing more until READY.
     pub(super) eos_sent: AtomicBool,
     pub(super) epoch: Instant,
+    pub(super) counters: super::stats::Counters,
 }
 
 impl Default for RtmpServerSrc {
@@ -46,6 +47,7 @@ impl Default for RtmpServerSrc {
             auth: Mutex::new(AuthState::new()),
             eos_sent: AtomicBool::new(false),
             epoch: Instant::now(),
+            counters: Default::default(),
         }
     }
 }
@@ -78,6 +80,11 @@ impl ObjectImpl for RtmpServerSrc {
                     .nick("Bound port")
                     .blurb("The port actually listened on, known once the element is READY")
                     .maximum(u16::MAX as u32)
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Counters of connections (accepted, open, dropped, rejected by reason), publishes, and the current publisher")
                     .read_only()
                     .build(),
                 glib::ParamSpecString::builder("application")
@@ -296,6 +303,10 @@ impl ObjectImpl for RtmpServerSrc {
             "address" => settings.address.to_value(),
             "port" => settings.port.to_value(),
             "bound-port" => self.state.lock().unwrap().bound_port.to_value(),
+            "stats" => {
+                drop(settings);
+                self.stats().to_value()
+            }
             "application" => settings.application.to_value(),
             "stream-key" => settings.stream_key.to_value(),
             "username" => settings.username.to_value(),
@@ -493,6 +504,7 @@ impl RtmpServerSrc {
             self.state.lock().unwrap().listener = Some(listener);
         }
         *self.active.lock().unwrap() = None;
+        self.counters.reset();
         let obj = self.obj();
         for appsrc in self.outputs.take_all() {
             let pad_name = appsrc.name().trim_end_matches("_appsrc").to_string();
@@ -509,6 +521,19 @@ impl RtmpServerSrc {
         let mut state = self.state.lock().unwrap();
         state.listener = None;
         state.bound_port = 0;
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let builder = gst::Structure::builder("application/x-rtmpserversrc-stats");
+        let builder = self.counters.add_fields(builder);
+        let active = self.active.lock().unwrap().clone();
+        builder
+            .field("publishing", active.is_some())
+            .field_if_some(
+                "client-address",
+                active.as_ref().map(|a| a.peer.to_string()),
+            )
+            .build()
     }
 
     /// Posts `rtmpserversrc-publish-started` once the publisher's pads are exposed.
@@ -563,6 +588,7 @@ impl RtmpServerSrc {
         user: Option<&str>,
         rejection: &crate::server::Rejection,
     ) {
+        self.counters.rejected(rejection.reason);
         let s = gst::Structure::builder("rtmpserversrc-rejected")
             .field("client-address", peer.to_string())
             .field("code", rejection.code)

@@ -63,6 +63,29 @@ fn reject(code: &'static str, reason: &'static str, description: impl Into<Strin
 }
 
 impl IngestHandler for Ingest {
+    fn connection_opened(&self, _peer: std::net::SocketAddr) {
+        if let Some(element) = self.element.upgrade() {
+            element.imp().counters.opened();
+        }
+    }
+
+    fn connection_refused(&self, _peer: std::net::SocketAddr, reason: &'static str) {
+        if let Some(element) = self.element.upgrade() {
+            element.imp().counters.rejected(reason);
+        }
+    }
+
+    fn connection_closed(
+        &self,
+        _info: Option<&ConnectInfo>,
+        _peer: std::net::SocketAddr,
+        reason: crate::server::CloseReason,
+    ) {
+        if let Some(element) = self.element.upgrade() {
+            element.imp().counters.closed(reason);
+        }
+    }
+
     fn connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Rejection> {
         let element = self
             .element
@@ -193,6 +216,7 @@ impl IngestHandler for Ingest {
             info.flash_ver,
             publish_type
         );
+        imp.counters.published();
         let config = PublishConfig {
             eos_on_disconnect: settings.eos_on_disconnect,
             output: OutputConfig {

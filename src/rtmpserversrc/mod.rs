@@ -13,6 +13,7 @@ mod ingest;
 mod outputs;
 mod publisher;
 mod settings;
+mod stats;
 mod timeline;
 
 glib::wrapper! {

@@ -15,8 +15,10 @@ use crate::CAT;
 /// How often a blocked read wakes up to check the stop flag, timeouts and the publisher's timers.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Read size: large reads keep syscalls per media second low.
+/// Read size once media flows: large reads keep syscalls per media second low.
 const READ_CHUNK: usize = 64 * 1024;
+/// Read size before that.
+const HANDSHAKE_READ_CHUNK: usize = 4 * 1024;
 
 struct Connection<'a> {
     id: u64,
@@ -46,6 +48,7 @@ pub(super) fn run(
     let _ = stream.set_read_timeout(Some(TICK.min(config.timeout)));
     let _ = stream.set_write_timeout(Some(config.timeout));
     gst::debug!(CAT, "connection {id} from {peer}");
+    handler.connection_opened(peer);
 
     let mut conn = Connection {
         id,
@@ -59,7 +62,8 @@ pub(super) fn run(
         closing: None,
         media_seen: false,
     };
-    let mut buf = vec![0u8; READ_CHUNK];
+    // Small until the peer publishes: idle and hostile connections stay cheap.
+    let mut buf = vec![0u8; HANDSHAKE_READ_CHUNK];
     let accepted_at = Instant::now();
     let mut last_data = accepted_at;
     let mut last_media = accepted_at;
@@ -84,6 +88,9 @@ pub(super) fn run(
                 if conn.media_seen {
                     conn.media_seen = false;
                     last_media = last_data;
+                    if buf.len() < READ_CHUNK {
+                        buf.resize(READ_CHUNK, 0);
+                    }
                 }
                 if let Err(reason) = conn.flush(&mut stream) {
                     break reason;
@@ -127,9 +134,8 @@ pub(super) fn run(
     );
     if let Some(publisher) = conn.publisher.take() {
         publisher.finish(reason);
-    } else {
-        handler.connection_closed(conn.info.as_ref(), peer, reason);
     }
+    handler.connection_closed(conn.info.as_ref(), peer, reason);
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
@@ -154,7 +160,12 @@ impl Connection<'_> {
                 return Some(CloseReason::Timeout);
             }
         } else if now.duration_since(last_media) >= config.timeout {
-            gst::warning!(CAT, "dropping {}: no media for {:?}", self.peer, config.timeout);
+            gst::warning!(
+                CAT,
+                "dropping {}: no media for {:?}",
+                self.peer,
+                config.timeout
+            );
             return Some(CloseReason::Timeout);
         }
         None

@@ -107,7 +107,11 @@ pub trait IngestHandler: Send + Sync + 'static {
         stream_key: &str,
         publish_type: Option<&str>,
     ) -> Result<Box<dyn Publisher>, Rejection>;
-    /// A connection ended before or without publishing, or a note for logs.
+    /// A connection was accepted and has a thread.
+    fn connection_opened(&self, _peer: SocketAddr) {}
+    /// A connection was closed right after accept (a limit was reached).
+    fn connection_refused(&self, _peer: SocketAddr, _reason: &'static str) {}
+    /// A connection ended (after its publisher, if any, was finished).
     fn connection_closed(
         &self,
         _info: Option<&ConnectInfo>,

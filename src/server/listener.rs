@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub session: SessionConfig,
 }
 
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// State shared by the accept thread, the connection threads and the owner.
 pub(super) struct Shared {
     pub stopping: AtomicBool,
@@ -67,7 +69,18 @@ impl Listener {
                 format!("'{address}' is not an IP address"),
             )
         })?;
-        let socket = TcpListener::bind(SocketAddr::new(ip, port))?;
+        let addr = SocketAddr::new(ip, port);
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        // Encoders reconnect in bursts after a network blip; a short backlog would drop their
+        // handshakes into SYN retransmission back-off (seconds).
+        socket.listen(LISTEN_BACKLOG)?;
+        let socket: TcpListener = socket.into();
         let local_addr = socket.local_addr()?;
         Ok(Listener {
             socket,
@@ -196,6 +209,7 @@ fn accept_loop(
                     "refusing connection from {peer}: {} connections already open",
                     config.max_connections
                 );
+                handler.connection_refused(peer, "max-connections");
                 let _ = stream.shutdown(Shutdown::Both);
                 continue;
             }
@@ -207,6 +221,7 @@ fn accept_loop(
                         crate::CAT,
                         "refusing connection from {peer}: {from_peer} connections from that address"
                     );
+                    handler.connection_refused(peer, "max-connections-per-address");
                     let _ = stream.shutdown(Shutdown::Both);
                     continue;
                 }

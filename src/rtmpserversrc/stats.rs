@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Connection counters for the `stats` property. Updated from connection threads with atomics
+//! or a short lock, never on the per-frame path.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::server::CloseReason;
+
+#[derive(Default)]
+pub(super) struct Counters {
+    accepted: AtomicU64,
+    open: AtomicU64,
+    /// Closed by us for a fault of the peer's: timeout, protocol error, network error.
+    dropped: AtomicU64,
+    publishes: AtomicU64,
+    /// Refusals (at accept, connect or publish) by reason.
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Counters {
+    pub fn opened(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed(&self, reason: CloseReason) {
+        // Saturating: a reset between open and close must not wrap the gauge.
+        let _ = self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+        if matches!(
+            reason,
+            CloseReason::Timeout | CloseReason::ProtocolError | CloseReason::NetworkError
+        ) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn published(&self) {
+        self.publishes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, reason: &'static str) {
+        if let Ok(mut map) = self.rejected.lock() {
+            *map.entry(reason).or_default() += 1;
+        }
+    }
+
+    pub fn reset(&self) {
+        self.accepted.store(0, Ordering::Relaxed);
+        self.open.store(0, Ordering::Relaxed);
+        self.dropped.store(0, Ordering::Relaxed);
+        self.publishes.store(0, Ordering::Relaxed);
+        if let Ok(mut map) = self.rejected.lock() {
+            map.clear();
+        }
+    }
+
+    /// Adds the counters to a stats structure being built.
+    pub fn add_fields(&self, builder: gst::structure::Builder) -> gst::structure::Builder {
+        let rejected = self.rejected.lock().map(|m| m.clone()).unwrap_or_default();
+        let total: u64 = rejected.values().sum();
+        let by_reason = rejected
+            .iter()
+            .fold(gst::Structure::builder("rejected"), |b, (k, v)| {
+                b.field(*k, *v)
+            })
+            .build();
+        builder
+            .field(
+                "connections-accepted",
+                self.accepted.load(Ordering::Relaxed),
+            )
+            .field("connections-open", self.open.load(Ordering::Relaxed))
+            .field("connections-dropped", self.dropped.load(Ordering::Relaxed))
+            .field("connections-rejected", total)
+            .field("rejected-by-reason", by_reason)
+            .field("publishes", self.publishes.load(Ordering::Relaxed))
+    }
+}

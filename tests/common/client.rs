@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MPL-2.0
+//! A minimal RTMP publisher for cases no real client produces: malformed input, hostile
+//! lengths, edge timing. Built on the crate's own chunk writer and AMF0 encoder.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use gstrtmpserver::rtmp::{amf0, Amf0Value, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+
+pub const COMMAND: u8 = 20;
+pub const AUDIO: u8 = 8;
+pub const VIDEO: u8 = 9;
+pub const DATA: u8 = 18;
+
+pub struct TestClient {
+    pub stream: TcpStream,
+    pub writer: ChunkWriter,
+    reader: ChunkReader,
+    port: u16,
+}
+
+impl TestClient {
+    pub fn open(port: u16) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+        Ok(TestClient {
+            stream,
+            writer: ChunkWriter::new(),
+            reader: ChunkReader::new(ChunkLimits::default()),
+            port,
+        })
+    }
+
+    pub fn handshake(&mut self) -> std::io::Result<()> {
+        let mut hs = Handshake::new(PeerType::Client);
+        let c0c1 = hs
+            .generate_outbound_p0_and_p1()
+            .map_err(std::io::Error::other)?;
+        self.stream.write_all(&c0c1)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 4096];
+        loop {
+            if Instant::now() > deadline {
+                return Err(ErrorKind::TimedOut.into());
+            }
+            let n = match self.stream.read(&mut buf) {
+                Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            match hs.process_bytes(&buf[..n]).map_err(std::io::Error::other)? {
+                HandshakeProcessResult::InProgress { response_bytes } => {
+                    self.stream.write_all(&response_bytes)?;
+                }
+                HandshakeProcessResult::Completed {
+                    response_bytes,
+                    remaining_bytes,
+                } => {
+                    self.stream.write_all(&response_bytes)?;
+                    self.reader.push(&remaining_bytes);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    pub fn send(
+        &mut self,
+        csid: u32,
+        timestamp: u32,
+        type_id: u8,
+        stream_id: u32,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        self.writer
+            .write(csid, timestamp, type_id, stream_id, payload, &mut out);
+        self.stream.write_all(&out)
+    }
+
+    pub fn command(&mut self, stream_id: u32, values: &[Amf0Value]) -> std::io::Result<()> {
+        let mut payload = Vec::new();
+        amf0::encode(values, &mut payload);
+        self.send(3, 0, COMMAND, stream_id, &payload)
+    }
+
+    /// Reads messages until one satisfies `pred` or `timeout` passes.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&RawMessage) -> bool,
+    ) -> Option<RawMessage> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 16384];
+        while Instant::now() < deadline {
+            while let Ok(Some(msg)) = self.reader.next_message() {
+                if msg.type_id == 1 {
+                    if let Some(size) = msg.payload.get(..4) {
+                        let n = u32::from_be_bytes([size[0], size[1], size[2], size[3]]);
+                        let _ = self.reader.set_chunk_size(n);
+                    }
+                }
+                if pred(&msg) {
+                    return Some(msg);
+                }
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => self.reader.push(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// The first string of an AMF0 command message.
+    pub fn command_name(msg: &RawMessage) -> Option<String> {
+        if msg.type_id != COMMAND {
+            return None;
+        }
+        amf0::decode_all(&msg.payload)
+            .ok()?
+            .first()?
+            .as_str()
+            .map(String::from)
+    }
+
+    /// connect → Some(values of `_result`) or Err(values of `_error`).
+    pub fn connect_app(&mut self, app: &str) -> Result<Vec<Amf0Value>, Vec<Amf0Value>> {
+        let tc_url = format!("rtmp://127.0.0.1:{}/{app}", self.port);
+        self.command(
+            0,
+            &[
+                Amf0Value::string("connect"),
+                Amf0Value::Number(1.0),
+                Amf0Value::object([
+                    ("app", Amf0Value::string(app)),
+                    ("type", Amf0Value::string("nonprivate")),
+                    (
+                        "flashVer",
+                        Amf0Value::string("FMLE/3.0 (compatible; testclient)"),
+                    ),
+                    ("tcUrl", Amf0Value::string(tc_url)),
+                ]),
+            ],
+        )
+        .map_err(|_| Vec::new())?;
+        let reply = self
+            .wait_for(Duration::from_secs(5), |m| {
+                matches!(Self::command_name(m).as_deref(), Some("_result" | "_error"))
+            })
+            .ok_or_else(Vec::new)?;
+        let values = amf0::decode_all(&reply.payload).unwrap_or_default();
+        if values.first().and_then(Amf0Value::as_str) == Some("_result") {
+            Ok(values)
+        } else {
+            Err(values)
+        }
+    }
+
+    /// createStream + publish; returns the onStatus code.
+    pub fn publish(&mut self, key: &str) -> Option<String> {
+        self.command(
+            0,
+            &[
+                Amf0Value::string("createStream"),
+                Amf0Value::Number(2.0),
+                Amf0Value::Null,
+            ],
+        )
+        .ok()?;
+        self.wait_for(Duration::from_secs(5), |m| {
+            Self::command_name(m).as_deref() == Some("_result")
+        })?;
+        self.command(
+            1,
+            &[
+                Amf0Value::string("publish"),
+                Amf0Value::Number(3.0),
+                Amf0Value::Null,
+                Amf0Value::string(key),
+                Amf0Value::string("live"),
+            ],
+        )
+        .ok()?;
+        let status = self.wait_for(Duration::from_secs(5), |m| {
+            Self::command_name(m).as_deref() == Some("onStatus")
+        })?;
+        let values = amf0::decode_all(&status.payload).ok()?;
+        values.get(3)?.get("code")?.as_str().map(String::from)
+    }
+
+    /// Whether the server closed the connection within `timeout`.
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
