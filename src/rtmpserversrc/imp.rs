@@ -2,6 +2,7 @@
 //! The element: properties, pad templates and state changes. Glue only: decisions live in
 //! `ingest`, media handling in `publisher`, pads in `outputs`.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -10,18 +11,21 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::ingest::{AuthState, Ingest};
+use super::ingest::AuthState;
 use super::outputs::{Outputs, TrackKey};
+use super::port::SharedPort;
 use super::publisher::PublishSlot;
 use super::settings::*;
 use crate::rtmp::{ChunkLimits, SessionConfig};
-use crate::server::{CloseReason, Listener, ServerConfig};
+use crate::server::{CloseReason, ServerConfig};
 use crate::CAT;
 
 #[derive(Default)]
 struct State {
-    listener: Option<Listener>,
+    /// The plain and/or TLS ports this element listens on, with its route id on each.
+    ports: Vec<(Arc<SharedPort>, u64)>,
     bound_port: u32,
+    bound_tls_port: u32,
 }
 
 pub struct RtmpServerSrc {
@@ -81,6 +85,42 @@ impl ObjectImpl for RtmpServerSrc {
                     .blurb("The port actually listened on, known once the element is READY")
                     .maximum(u16::MAX as u32)
                     .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("tls-port")
+                    .nick("RTMPS port")
+                    .blurb("TCP port for RTMPS (TLS), used when tls-certificate and tls-key are set (0 = pick a free port, see bound-tls-port)")
+                    .maximum(u16::MAX as u32)
+                    .default_value(DEFAULT_TLS_PORT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("bound-tls-port")
+                    .nick("Bound RTMPS port")
+                    .blurb("The RTMPS port actually listened on (0 without TLS), known once the element is READY")
+                    .maximum(u16::MAX as u32)
+                    .read_only()
+                    .build(),
+                glib::ParamSpecString::builder("tls-certificate")
+                    .nick("TLS certificate")
+                    .blurb("PEM file with the certificate chain for RTMPS (with tls-key; empty = no RTMPS)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("tls-key")
+                    .nick("TLS private key")
+                    .blurb("PEM file with the private key of tls-certificate")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("tls-only")
+                    .nick("TLS only")
+                    .blurb("Listen for RTMPS only, not on the plain port")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("public-tls-port")
+                    .nick("Public RTMPS port")
+                    .blurb("Like public-port, for RTMPS connections (a tcUrl without a port means 443). 0 = the bound RTMPS port")
+                    .maximum(u16::MAX as u32)
+                    .default_value(0)
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
@@ -289,6 +329,16 @@ impl ObjectImpl for RtmpServerSrc {
                 settings.max_connections_per_address = value.get().unwrap()
             }
             "publish-deadline" => settings.publish_deadline_secs = value.get().unwrap(),
+            "tls-port" => settings.tls_port = value.get().unwrap(),
+            "public-tls-port" => settings.public_tls_port = value.get().unwrap(),
+            "tls-only" => settings.tls_only = value.get().unwrap(),
+            "tls-certificate" => {
+                settings.tls_certificate =
+                    value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "tls-key" => {
+                settings.tls_key = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
             _ => unimplemented!(),
         }
         // Never log the password; every other change is worth a line.
@@ -322,6 +372,12 @@ impl ObjectImpl for RtmpServerSrc {
             "max-queue-bytes" => settings.max_queue_bytes.to_value(),
             "max-connections-per-address" => settings.max_connections_per_address.to_value(),
             "publish-deadline" => settings.publish_deadline_secs.to_value(),
+            "tls-port" => settings.tls_port.to_value(),
+            "bound-tls-port" => self.state.lock().unwrap().bound_tls_port.to_value(),
+            "public-tls-port" => settings.public_tls_port.to_value(),
+            "tls-only" => settings.tls_only.to_value(),
+            "tls-certificate" => settings.tls_certificate.to_value(),
+            "tls-key" => settings.tls_key.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -435,26 +491,60 @@ impl RtmpServerSrc {
     }
 
     fn bind(&self) -> Result<(), gst::StateChangeError> {
-        let (address, port) = {
-            let s = self.settings.lock().unwrap();
-            (s.address.clone(), s.port)
+        let settings = self.settings.lock().unwrap().clone();
+        let acquire = |port: u32, tls: bool| {
+            SharedPort::acquire(&settings.address, port as u16, tls).map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenRead,
+                    ["Cannot listen on {}:{}: {}", settings.address, port, err]
+                );
+                gst::StateChangeError
+            })
         };
-        let listener = Listener::bind(&address, port as u16).map_err(|err| {
+        let plain = if settings.tls_only {
+            None
+        } else {
+            Some(acquire(settings.port, false)?)
+        };
+        let tls = if settings.tls_enabled() {
+            Some(acquire(settings.tls_port, true)?)
+        } else if settings.tls_only {
             gst::element_imp_error!(
                 self,
-                gst::ResourceError::OpenRead,
-                ["Cannot listen on {}:{}: {}", address, port, err]
+                gst::ResourceError::Settings,
+                ["tls-only needs tls-certificate and tls-key"]
             );
-            gst::StateChangeError
-        })?;
-        let bound = listener.local_addr().port();
-        gst::info!(CAT, imp = self, "listening on {}", listener.local_addr());
+            return Err(gst::StateChangeError);
+        } else {
+            None
+        };
+        let obj = self.obj();
         {
             let mut state = self.state.lock().unwrap();
-            state.bound_port = u32::from(bound);
-            state.listener = Some(listener);
+            for port in plain.iter().chain(tls.iter()) {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "listening on {}:{}{}",
+                    settings.address,
+                    port.port(),
+                    if port.is_tls() { " (RTMPS)" } else { "" }
+                );
+            }
+            state.bound_port = plain.as_ref().map_or(0, |p| u32::from(p.port()));
+            state.bound_tls_port = tls.as_ref().map_or(0, |p| u32::from(p.port()));
+            state.ports = plain
+                .into_iter()
+                .chain(tls)
+                .map(|port| {
+                    let route = port.add_route(&obj);
+                    (port, route)
+                })
+                .collect();
         }
-        self.obj().notify("bound-port");
+        obj.notify("bound-port");
+        obj.notify("bound-tls-port");
         Ok(())
     }
 
@@ -480,30 +570,51 @@ impl RtmpServerSrc {
                 ..SessionConfig::default()
             },
         };
-        self.eos_sent.store(false, Ordering::SeqCst);
-        let handler = Arc::new(Ingest::new(&self.obj()));
-        let mut state = self.state.lock().unwrap();
-        let Some(listener) = state.listener.as_mut() else {
-            return Err(gst::StateChangeError);
+        let tls = if settings.tls_enabled() {
+            let config = crate::server::tls_config(
+                Path::new(&settings.tls_certificate),
+                Path::new(&settings.tls_key),
+            )
+            .map_err(|err| {
+                gst::element_imp_error!(self, gst::ResourceError::Settings, ["RTMPS: {}", err]);
+                gst::StateChangeError
+            })?;
+            Some(config)
+        } else {
+            None
         };
-        listener.start(config, handler).map_err(|err| {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Failed,
-                ["Cannot start the server: {}", err]
-            );
-            gst::StateChangeError
-        })
+        self.eos_sent.store(false, Ordering::SeqCst);
+        let ports = self.state.lock().unwrap().ports.clone();
+        for (port, route) in ports {
+            let port_tls = if port.is_tls() { tls.clone() } else { None };
+            port.start(config.clone(), port_tls).map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Failed,
+                    ["Cannot start the server: {}", err]
+                );
+                gst::StateChangeError
+            })?;
+            port.set_active(route, true);
+        }
+        Ok(())
     }
 
+    /// Leaves the ports' routing and closes this element's publisher (only its own: other
+    /// elements on a shared port keep theirs), then removes the pads.
     fn stop_accepting(&self) {
-        // Take the listener out so no lock is held while connection threads finish.
-        let listener = self.state.lock().unwrap().listener.take();
-        if let Some(mut listener) = listener {
-            listener.stop();
-            self.state.lock().unwrap().listener = Some(listener);
+        let ports = self.state.lock().unwrap().ports.clone();
+        for (port, route) in &ports {
+            port.set_active(*route, false);
         }
-        *self.active.lock().unwrap() = None;
+        let active = self.active.lock().unwrap().take();
+        if let Some(slot) = active {
+            slot.evict();
+            // No lock of ours is held: the connection thread may still call into the element.
+            for (port, _) in &ports {
+                port.close_connection(slot.connection_id);
+            }
+        }
         self.counters.reset();
         let obj = self.obj();
         for appsrc in self.outputs.take_all() {
@@ -518,14 +629,51 @@ impl RtmpServerSrc {
     }
 
     fn unbind(&self) {
-        let mut state = self.state.lock().unwrap();
-        state.listener = None;
-        state.bound_port = 0;
+        let ports = {
+            let mut state = self.state.lock().unwrap();
+            state.bound_port = 0;
+            state.bound_tls_port = 0;
+            std::mem::take(&mut state.ports)
+        };
+        for (port, route) in &ports {
+            port.remove_route(*route);
+        }
+        // Dropping the last reference to a port stops its listener and joins its threads.
+        drop(ports);
+    }
+
+    /// Whether `port` is this element's RTMPS port.
+    pub(super) fn is_tls_port(&self, port: u16) -> bool {
+        let bound = self.state.lock().unwrap().bound_tls_port;
+        bound != 0 && bound == u32::from(port)
     }
 
     fn stats(&self) -> gst::Structure {
         let builder = gst::Structure::builder("application/x-rtmpserversrc-stats");
-        let builder = self.counters.add_fields(builder);
+        let ports = self.state.lock().unwrap().ports.clone();
+        // Connection counters are the ports' (shared with other elements on a shared port);
+        // refusals are this element's own plus those no element could be told about.
+        let mut builder = match ports.first() {
+            Some((port, _)) => port.counters.add_connection_fields(builder),
+            None => builder,
+        };
+        let mut rejected = self.counters.rejections();
+        for (port, _) in &ports {
+            for (reason, n) in port.counters.rejections() {
+                *rejected.entry(reason).or_default() += n;
+            }
+        }
+        let total: u64 = rejected.values().sum();
+        let by_reason = rejected
+            .iter()
+            .fold(gst::Structure::builder("rejected"), |b, (k, v)| {
+                b.field(*k, *v)
+            })
+            .build();
+        builder = builder
+            .field("connections-rejected", total)
+            .field("rejected-by-reason", by_reason)
+            .field("publishes", self.counters.publishes());
         let active = self.active.lock().unwrap().clone();
         builder
             .field("publishing", active.is_some())

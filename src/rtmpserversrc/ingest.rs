@@ -4,21 +4,24 @@
 //! Every decision reads a fresh copy of the settings, so credentials and keys rotated while
 //! PLAYING apply to the next connect while sessions in flight keep going.
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::outputs::OutputConfig;
+use super::port::SharedPort;
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
 use crate::auth::{
     self, AdobeAuth, AuthFailure, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth,
 };
 use crate::rtmp::Amf0Value;
-use crate::server::{ConnectAccepted, ConnectInfo, IngestHandler, Publisher, Rejection};
+use crate::server::{
+    CloseReason, ConnectAccepted, ConnectInfo, IngestHandler, Publisher, Rejection,
+};
 use crate::CAT;
 
 const CONNECT_REJECTED: &str = "NetConnection.Connect.Rejected";
@@ -40,20 +43,6 @@ impl AuthState {
     }
 }
 
-/// The element as seen by the socket layer. Holds a weak reference so connection threads never
-/// keep a disposed element alive.
-pub(super) struct Ingest {
-    element: glib::WeakRef<super::RtmpServerSrc>,
-}
-
-impl Ingest {
-    pub fn new(element: &super::RtmpServerSrc) -> Self {
-        Ingest {
-            element: element.downgrade(),
-        }
-    }
-}
-
 fn reject(code: &'static str, reason: &'static str, description: impl Into<String>) -> Rejection {
     Rejection {
         code,
@@ -62,38 +51,101 @@ fn reject(code: &'static str, reason: &'static str, description: impl Into<Strin
     }
 }
 
-impl IngestHandler for Ingest {
-    fn connection_opened(&self, _peer: std::net::SocketAddr) {
-        if let Some(element) = self.element.upgrade() {
-            element.imp().counters.opened();
+/// The socket layer's view of a port: routes each connect and publish to the element on that
+/// port whose application, credentials and stream key fit. Holds only weak references, so
+/// connection threads never keep a disposed element or port alive.
+pub(super) struct Router {
+    port: Weak<SharedPort>,
+}
+
+impl Router {
+    pub fn new(port: Weak<SharedPort>) -> Self {
+        Router { port }
+    }
+
+    fn elements_for_app(&self, app: &str) -> Vec<(u64, super::RtmpServerSrc)> {
+        let Some(port) = self.port.upgrade() else {
+            return Vec::new();
+        };
+        let app = auth::split_authmod(app).0.trim_end_matches('/');
+        port.active_elements()
+            .into_iter()
+            .filter(|(_, e)| e.imp().settings.lock().unwrap().application == app)
+            .collect()
+    }
+}
+
+impl IngestHandler for Router {
+    fn connection_opened(&self, _peer: SocketAddr) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.opened();
         }
     }
 
-    fn connection_refused(&self, _peer: std::net::SocketAddr, reason: &'static str) {
-        if let Some(element) = self.element.upgrade() {
-            element.imp().counters.rejected(reason);
+    fn connection_refused(&self, _peer: SocketAddr, reason: &'static str) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.rejected(reason);
         }
     }
 
     fn connection_closed(
         &self,
         _info: Option<&ConnectInfo>,
-        _peer: std::net::SocketAddr,
-        reason: crate::server::CloseReason,
+        _peer: SocketAddr,
+        reason: CloseReason,
     ) {
-        if let Some(element) = self.element.upgrade() {
-            element.imp().counters.closed(reason);
+        if let Some(port) = self.port.upgrade() {
+            port.counters.closed(reason);
         }
     }
 
     fn connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Rejection> {
-        let element = self
-            .element
-            .upgrade()
-            .ok_or_else(|| reject(CONNECT_REJECTED, "shutdown", "server is shutting down"))?;
+        let candidates = self.elements_for_app(&info.app);
+        let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
+        // Several elements may serve one application with different keys; the key is only
+        // known at publish. Authenticate against the one that knows the requested user.
+        let user = requested_user(&info.app);
+        let chosen = candidates
+            .iter()
+            .find(|(_, e)| {
+                let settings = e.imp().settings.lock().unwrap();
+                user.is_some_and(|u| u == settings.username)
+            })
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find(|(_, e)| e.imp().has_password_handler())
+            })
+            .or_else(|| candidates.first());
+        let Some((route, element)) = chosen else {
+            let rejection = reject(
+                CONNECT_REJECTED,
+                "bad-application",
+                format!("application '{app}' not found"),
+            );
+            gst::warning!(
+                CAT,
+                "connect from {} rejected: application '{app}' not served",
+                info.peer
+            );
+            if let Some(port) = self.port.upgrade() {
+                // Tell every element on the port: the application may be a typo of theirs.
+                let elements = port.active_elements();
+                if elements.is_empty() {
+                    port.counters.rejected(rejection.reason);
+                }
+                for (_, e) in elements {
+                    e.imp().post_rejected(info.peer, user, &rejection);
+                }
+            }
+            return Err(rejection);
+        };
         let imp = element.imp();
         let settings = imp.settings.lock().unwrap().clone();
-        let result = decide_connect(&element, info, &settings);
+        let result = decide_connect(element, info, &settings).map(|mut accepted| {
+            accepted.accepted_by = Some(*route);
+            accepted
+        });
         if let Err(rejection) = &result {
             // The challenge step is part of every successful Adobe login: not worth a warning.
             if rejection.reason == "auth-challenge" || rejection.reason == "auth-required" {
@@ -108,12 +160,11 @@ impl IngestHandler for Ingest {
                 gst::warning!(
                     CAT,
                     obj = element,
-                    "connect from {} (app '{}') rejected: {}",
+                    "connect from {} (app '{app}') rejected: {}",
                     info.peer,
-                    auth::split_authmod(&info.app).0,
                     rejection.reason
                 );
-                imp.post_rejected(info.peer, requested_user(&info.app), rejection);
+                imp.post_rejected(info.peer, user, rejection);
             }
         }
         result
@@ -125,111 +176,183 @@ impl IngestHandler for Ingest {
         stream_key: &str,
         publish_type: Option<&str>,
     ) -> Result<Box<dyn Publisher>, Rejection> {
-        let element = self
-            .element
-            .upgrade()
-            .ok_or_else(|| reject(PUBLISH_DENIED, "shutdown", "server is shutting down"))?;
-        let imp = element.imp();
-        let settings = imp.settings.lock().unwrap().clone();
-        if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
+        let candidates = self.elements_for_app(&info.app);
+        let key_of = |e: &super::RtmpServerSrc| e.imp().settings.lock().unwrap().stream_key.clone();
+        // An exact key match wins over an element that accepts any key.
+        let target = candidates
+            .iter()
+            .find(|(_, e)| key_of(e) == stream_key)
+            .or_else(|| candidates.iter().find(|(_, e)| key_of(e).is_empty()));
+        let Some((route, element)) = target else {
             let rejection = reject(PUBLISH_DENIED, "bad-stream-key", "stream key rejected");
             gst::warning!(
                 CAT,
-                obj = element,
-                "publish from {} rejected: wrong stream key",
+                "publish from {} rejected: no element serves that stream key",
                 info.peer
             );
-            imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
+            for (_, e) in &candidates {
+                e.imp()
+                    .post_rejected(info.peer, info.user.as_deref(), &rejection);
+            }
+            if candidates.is_empty() {
+                if let Some(port) = self.port.upgrade() {
+                    port.counters.rejected(rejection.reason);
+                }
+            }
             return Err(rejection);
-        }
-        let tc_url = info
-            .tc_url
-            .as_deref()
-            .map(|t| auth::split_authmod(t).0)
-            .unwrap_or("");
-        let allowed = element.emit_by_name::<bool>(
-            "authenticate",
-            &[
-                &settings.application,
-                &stream_key,
-                &info.user.clone().unwrap_or_default(),
-                &info.peer.to_string(),
-                &tc_url,
-            ],
-        );
-        if !allowed {
-            let rejection = reject(PUBLISH_DENIED, "refused-by-application", "publish refused");
+        };
+        if Some(*route) != info.accepted_by && !same_credentials(info, element, &candidates) {
+            let rejection = reject(
+                PUBLISH_DENIED,
+                "bad-credentials-for-key",
+                "stream key rejected",
+            );
             gst::warning!(
                 CAT,
                 obj = element,
-                "publish from {} refused by the application",
+                "publish from {} rejected: authenticated for another stream",
                 info.peer
             );
-            imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
+            element
+                .imp()
+                .post_rejected(info.peer, info.user.as_deref(), &rejection);
             return Err(rejection);
         }
-        if imp.eos_sent.load(Ordering::SeqCst) {
-            return Err(reject(
-                PUBLISH_DENIED,
-                "ended",
-                "this stream has ended (the pipeline received EOS)",
-            ));
-        }
-        let slot = Arc::new(PublishSlot::new(info.connection_id, info.peer, imp.epoch));
-        {
-            let mut active = imp.active.lock().unwrap();
-            if let Some(current) = active.as_ref() {
-                let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
-                if current.silence() < stale {
-                    let rejection = reject(
-                        PUBLISH_BAD_NAME,
-                        "already-publishing",
-                        "this stream is already being published",
-                    );
-                    gst::warning!(
-                        CAT,
-                        obj = element,
-                        "publish from {} rejected: {} is publishing",
-                        info.peer,
-                        current.peer
-                    );
-                    drop(active);
-                    imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
-                    return Err(rejection);
-                }
+        element_publish(element, info, stream_key, publish_type)
+    }
+}
+
+/// A connection authenticated by one element may publish to another of the same application
+/// only if that one would have accepted the same credentials.
+fn same_credentials(
+    info: &ConnectInfo,
+    target: &super::RtmpServerSrc,
+    candidates: &[(u64, super::RtmpServerSrc)],
+) -> bool {
+    let target_settings = target.imp().settings.lock().unwrap().clone();
+    if !target_settings.auth_required() && !target.imp().has_password_handler() {
+        return true;
+    }
+    let Some(user) = info.user.as_deref() else {
+        return false;
+    };
+    let Some((_, by)) = candidates
+        .iter()
+        .find(|(id, _)| Some(*id) == info.accepted_by)
+    else {
+        return false;
+    };
+    let by_settings = by.imp().settings.lock().unwrap().clone();
+    user == target_settings.username && by_settings.password == target_settings.password
+}
+
+/// The publish checks of one element, once the router chose it.
+fn element_publish(
+    element: &super::RtmpServerSrc,
+    info: &ConnectInfo,
+    stream_key: &str,
+    publish_type: Option<&str>,
+) -> Result<Box<dyn Publisher>, Rejection> {
+    let imp = element.imp();
+    let settings = imp.settings.lock().unwrap().clone();
+    if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
+        let rejection = reject(PUBLISH_DENIED, "bad-stream-key", "stream key rejected");
+        gst::warning!(
+            CAT,
+            obj = element,
+            "publish from {} rejected: wrong stream key",
+            info.peer
+        );
+        imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
+        return Err(rejection);
+    }
+    let tc_url = info
+        .tc_url
+        .as_deref()
+        .map(|t| auth::split_authmod(t).0)
+        .unwrap_or("");
+    let allowed = element.emit_by_name::<bool>(
+        "authenticate",
+        &[
+            &settings.application,
+            &stream_key,
+            &info.user.clone().unwrap_or_default(),
+            &info.peer.to_string(),
+            &tc_url,
+        ],
+    );
+    if !allowed {
+        let rejection = reject(PUBLISH_DENIED, "refused-by-application", "publish refused");
+        gst::warning!(
+            CAT,
+            obj = element,
+            "publish from {} refused by the application",
+            info.peer
+        );
+        imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
+        return Err(rejection);
+    }
+    if imp.eos_sent.load(Ordering::SeqCst) {
+        return Err(reject(
+            PUBLISH_DENIED,
+            "ended",
+            "this stream has ended (the pipeline received EOS)",
+        ));
+    }
+    let slot = Arc::new(PublishSlot::new(info.connection_id, info.peer, imp.epoch));
+    {
+        let mut active = imp.active.lock().unwrap();
+        if let Some(current) = active.as_ref() {
+            let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
+            if current.silence() < stale {
+                let rejection = reject(
+                    PUBLISH_BAD_NAME,
+                    "already-publishing",
+                    "this stream is already being published",
+                );
                 gst::warning!(
                     CAT,
                     obj = element,
-                    "replacing silent publisher {} with {}",
-                    current.peer,
-                    info.peer
+                    "publish from {} rejected: {} is publishing",
+                    info.peer,
+                    current.peer
                 );
-                current.evict();
+                drop(active);
+                imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
+                return Err(rejection);
             }
-            *active = Some(slot.clone());
+            gst::warning!(
+                CAT,
+                obj = element,
+                "replacing silent publisher {} with {}",
+                current.peer,
+                info.peer
+            );
+            current.evict();
         }
-        gst::info!(
-            CAT,
-            obj = element,
-            "publish from {} (encoder {:?}, type {:?}) accepted",
-            info.peer,
-            info.flash_ver,
-            publish_type
-        );
-        imp.counters.published();
-        let config = PublishConfig {
-            eos_on_disconnect: settings.eos_on_disconnect,
-            output: OutputConfig {
-                latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),
-                max_queue_bytes: u64::from(settings.max_queue_bytes),
-            },
-        };
-        Ok(Box::new(SessionPublisher::new(
-            element.clone(),
-            slot,
-            config,
-        )))
+        *active = Some(slot.clone());
     }
+    gst::info!(
+        CAT,
+        obj = element,
+        "publish from {} (encoder {:?}, type {:?}) accepted",
+        info.peer,
+        info.flash_ver,
+        publish_type
+    );
+    imp.counters.published();
+    let config = PublishConfig {
+        eos_on_disconnect: settings.eos_on_disconnect,
+        output: OutputConfig {
+            latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),
+            max_queue_bytes: u64::from(settings.max_queue_bytes),
+        },
+    };
+    Ok(Box::new(SessionPublisher::new(
+        element.clone(),
+        slot,
+        config,
+    )))
 }
 
 /// The user name a connect asks to authenticate as (from its `?authmod=adobe&user=` query).
@@ -301,8 +424,13 @@ fn decide_connect(
     }
 
     if settings.verify_port {
-        let expected = if settings.public_port != 0 {
-            settings.public_port as u16
+        let public = if imp.is_tls_port(info.local_port) {
+            settings.public_tls_port
+        } else {
+            settings.public_port
+        };
+        let expected = if public != 0 {
+            public as u16
         } else {
             info.local_port
         };
@@ -315,6 +443,7 @@ fn decide_connect(
     if !auth_required {
         return Ok(ConnectAccepted {
             user: None,
+            accepted_by: None,
             extra_properties,
         });
     }
@@ -338,6 +467,7 @@ fn decide_connect(
             auth_state.brake.record_success(ip);
             Ok(ConnectAccepted {
                 user: Some(user),
+                accepted_by: None,
                 extra_properties,
             })
         }

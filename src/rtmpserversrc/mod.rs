@@ -11,9 +11,11 @@ mod caps;
 mod imp;
 mod ingest;
 mod outputs;
+mod port;
 mod publisher;
 mod settings;
 mod stats;
+mod tags;
 mod timeline;
 
 glib::wrapper! {

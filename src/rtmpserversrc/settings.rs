@@ -12,6 +12,7 @@ pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
 pub(super) const DEFAULT_MAX_MESSAGE_SIZE: u32 = 8 * 1024 * 1024;
 pub(super) const DEFAULT_STALE_TIMEOUT_MS: u32 = 3000;
 pub(super) const DEFAULT_MAX_QUEUE_BYTES: u32 = 64 * 1024 * 1024;
+pub(super) const DEFAULT_TLS_PORT: u32 = 443;
 pub(super) const DEFAULT_PUBLISH_DEADLINE_SECS: u32 = 10;
 pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
 
@@ -34,6 +35,11 @@ pub(super) struct Settings {
     pub max_queue_bytes: u32,
     pub publish_deadline_secs: u32,
     pub max_connections_per_address: u32,
+    pub tls_port: u32,
+    pub public_tls_port: u32,
+    pub tls_certificate: String,
+    pub tls_key: String,
+    pub tls_only: bool,
 }
 
 impl Default for Settings {
@@ -56,6 +62,11 @@ impl Default for Settings {
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             publish_deadline_secs: DEFAULT_PUBLISH_DEADLINE_SECS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            tls_port: DEFAULT_TLS_PORT,
+            public_tls_port: 0,
+            tls_certificate: String::new(),
+            tls_key: String::new(),
+            tls_only: false,
         }
     }
 }
@@ -64,6 +75,11 @@ impl Settings {
     /// Authentication is on when a user name is configured.
     pub fn auth_required(&self) -> bool {
         !self.username.is_empty()
+    }
+
+    /// RTMPS is on when a certificate and a key are configured.
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls_certificate.is_empty() && !self.tls_key.is_empty()
     }
 }
 

@@ -60,16 +60,11 @@ impl Counters {
         }
     }
 
-    /// Adds the counters to a stats structure being built.
-    pub fn add_fields(&self, builder: gst::structure::Builder) -> gst::structure::Builder {
-        let rejected = self.rejected.lock().map(|m| m.clone()).unwrap_or_default();
-        let total: u64 = rejected.values().sum();
-        let by_reason = rejected
-            .iter()
-            .fold(gst::Structure::builder("rejected"), |b, (k, v)| {
-                b.field(*k, *v)
-            })
-            .build();
+    /// Adds the connection counters to a stats structure being built.
+    pub fn add_connection_fields(
+        &self,
+        builder: gst::structure::Builder,
+    ) -> gst::structure::Builder {
         builder
             .field(
                 "connections-accepted",
@@ -77,8 +72,13 @@ impl Counters {
             )
             .field("connections-open", self.open.load(Ordering::Relaxed))
             .field("connections-dropped", self.dropped.load(Ordering::Relaxed))
-            .field("connections-rejected", total)
-            .field("rejected-by-reason", by_reason)
-            .field("publishes", self.publishes.load(Ordering::Relaxed))
+    }
+
+    pub fn rejections(&self) -> BTreeMap<&'static str, u64> {
+        self.rejected.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    pub fn publishes(&self) -> u64 {
+        self.publishes.load(Ordering::Relaxed)
     }
 }

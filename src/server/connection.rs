@@ -3,12 +3,13 @@
 //! its replies. All per-connection state lives here, on this thread, without locks.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::handler::{CloseReason, ConnectInfo, IngestHandler, MediaMessage, Publisher, Rejection};
 use super::listener::{ServerConfig, Shared};
+use super::transport::Transport;
 use crate::rtmp::{ServerSession, SessionEvent};
 use crate::CAT;
 
@@ -36,7 +37,7 @@ struct Connection<'a> {
 }
 
 pub(super) fn run(
-    mut stream: TcpStream,
+    mut stream: Transport,
     id: u64,
     peer: SocketAddr,
     local_port: u16,
@@ -44,9 +45,11 @@ pub(super) fn run(
     handler: &dyn IngestHandler,
     shared: &Shared,
 ) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(TICK.min(config.timeout)));
-    let _ = stream.set_write_timeout(Some(config.timeout));
+    let _ = stream.tcp().set_nodelay(true);
+    let _ = stream
+        .tcp()
+        .set_read_timeout(Some(TICK.min(config.timeout)));
+    let _ = stream.tcp().set_write_timeout(Some(config.timeout));
     gst::debug!(CAT, "connection {id} from {peer}");
     handler.connection_opened(peer);
 
@@ -136,7 +139,11 @@ pub(super) fn run(
         publisher.finish(reason);
     }
     handler.connection_closed(conn.info.as_ref(), peer, reason);
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    if let Transport::Tls(tls) = &mut stream {
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
+    let _ = stream.tcp().shutdown(std::net::Shutdown::Both);
 }
 
 impl Connection<'_> {
@@ -185,15 +192,19 @@ impl Connection<'_> {
         Ok(())
     }
 
-    fn flush(&mut self, stream: &mut TcpStream) -> Result<(), CloseReason> {
+    fn flush(&mut self, stream: &mut Transport) -> Result<(), CloseReason> {
         let out = self.session.take_output();
         if out.is_empty() {
             return Ok(());
         }
-        stream.write_all(&out).map_err(|err| {
-            gst::info!(CAT, "write to {} failed: {err}", self.peer);
-            CloseReason::NetworkError
-        })
+        // flush: with TLS the records are only sent to the socket then.
+        stream
+            .write_all(&out)
+            .and_then(|()| stream.flush())
+            .map_err(|err| {
+                gst::info!(CAT, "write to {} failed: {err}", self.peer);
+                CloseReason::NetworkError
+            })
     }
 
     fn on_event(&mut self, event: SessionEvent) -> Result<(), CloseReason> {
@@ -213,11 +224,13 @@ impl Connection<'_> {
                     tc_url,
                     flash_ver,
                     user: None,
+                    accepted_by: None,
                     command_object,
                 };
                 match self.handler.connect(&info) {
                     Ok(accepted) => {
                         info.user = accepted.user;
+                        info.accepted_by = accepted.accepted_by;
                         self.session.accept_connect(accepted.extra_properties);
                         self.info = Some(info);
                     }

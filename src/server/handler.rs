@@ -20,6 +20,8 @@ pub struct ConnectInfo {
     pub flash_ver: Option<String>,
     /// The authenticated user name, once the handler accepted the connect with one.
     pub user: Option<String>,
+    /// Which of the handler's routes accepted the connect (its own bookkeeping).
+    pub accepted_by: Option<u64>,
     pub command_object: Amf0Value,
 }
 
@@ -125,5 +127,6 @@ pub trait IngestHandler: Send + Sync + 'static {
 #[derive(Debug, Default, Clone)]
 pub struct ConnectAccepted {
     pub user: Option<String>,
+    pub accepted_by: Option<u64>,
     pub extra_properties: Vec<(String, Amf0Value)>,
 }

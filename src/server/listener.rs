@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::connection;
 use super::handler::IngestHandler;
+use super::transport::Transport;
 use crate::rtmp::SessionConfig;
 
 /// Limits and timings of the socket layer.
@@ -41,7 +42,7 @@ pub(super) struct Shared {
     /// Clones of live connection sockets, so `stop` can shut them down and wake their reads,
     /// with the peer address for the per-address limit.
     streams: Mutex<HashMap<u64, (TcpStream, IpAddr)>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    threads: Mutex<HashMap<u64, JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -95,10 +96,12 @@ impl Listener {
     }
 
     /// Starts accepting connections; each gets its own thread driven by `handler`.
+    /// With `tls`, every connection is RTMPS.
     pub fn start(
         &mut self,
         config: ServerConfig,
         handler: Arc<dyn IngestHandler>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<()> {
         if self.shared.is_some() {
             return Ok(());
@@ -107,14 +110,14 @@ impl Listener {
             stopping: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             streams: Mutex::new(HashMap::new()),
-            threads: Mutex::new(Vec::new()),
+            threads: Mutex::new(HashMap::new()),
         });
         let socket = self.socket.try_clone()?;
         let thread_shared = shared.clone();
         let local_port = self.local_addr.port();
         let handle = std::thread::Builder::new()
             .name(format!("rtmp-accept-{local_port}"))
-            .spawn(move || accept_loop(socket, local_port, config, handler, thread_shared))?;
+            .spawn(move || accept_loop(socket, local_port, config, handler, tls, thread_shared))?;
         self.shared = Some(shared);
         self.accept_thread = Some(handle);
         Ok(())
@@ -143,7 +146,24 @@ impl Listener {
             .lock()
             .map(|mut threads| std::mem::take(&mut *threads))
             .unwrap_or_default();
-        for handle in threads {
+        for handle in threads.into_values() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Closes one connection and waits for its thread, e.g. the publisher of an element that
+    /// leaves a shared port. Must not be called from that connection's own thread.
+    pub fn close_connection(&self, id: u64) {
+        let Some(shared) = self.shared.as_ref() else {
+            return;
+        };
+        if let Ok(streams) = shared.streams.lock() {
+            if let Some((stream, _)) = streams.get(&id) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        let handle = shared.threads.lock().ok().and_then(|mut t| t.remove(&id));
+        if let Some(handle) = handle {
             let _ = handle.join();
         }
     }
@@ -178,6 +198,7 @@ fn accept_loop(
     local_port: u16,
     config: ServerConfig,
     handler: Arc<dyn IngestHandler>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shared: Arc<Shared>,
 ) {
     loop {
@@ -231,27 +252,31 @@ fn accept_loop(
         let thread_shared = shared.clone();
         let thread_handler = handler.clone();
         let thread_config = config.clone();
+        let thread_tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("rtmp-conn-{id}"))
             .stack_size(256 * 1024)
             .spawn(move || {
-                connection::run(
-                    stream,
-                    id,
-                    peer,
-                    local_port,
-                    &thread_config,
-                    &*thread_handler,
-                    &thread_shared,
-                );
+                match Transport::new(stream, thread_tls.as_ref()) {
+                    Ok(transport) => connection::run(
+                        transport,
+                        id,
+                        peer,
+                        local_port,
+                        &thread_config,
+                        &*thread_handler,
+                        &thread_shared,
+                    ),
+                    Err(err) => gst::warning!(crate::CAT, "TLS setup for {peer} failed: {err}"),
+                }
                 thread_shared.forget(id);
             });
         match spawned {
             Ok(handle) => {
                 if let Ok(mut threads) = shared.threads.lock() {
-                    // Reap finished threads so the list does not grow with every connection.
-                    threads.retain(|t| !t.is_finished());
-                    threads.push(handle);
+                    // Reap finished threads so the map does not grow with every connection.
+                    threads.retain(|_, t| !t.is_finished());
+                    threads.insert(id, handle);
                 }
             }
             Err(err) => {

@@ -9,8 +9,10 @@
 mod connection;
 mod handler;
 mod listener;
+mod transport;
 
 pub use handler::{
     CloseReason, ConnectAccepted, ConnectInfo, IngestHandler, MediaMessage, Publisher, Rejection,
 };
 pub use listener::{Listener, ServerConfig};
+pub use transport::tls_config;

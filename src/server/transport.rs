@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The byte stream under a session: plain TCP or TLS (RTMPS) over it.
+//!
+//! Timeouts are set on the TCP socket; with TLS, rustls surfaces them from its reads and writes
+//! unchanged, so the connection loop treats both transports alike.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+pub(super) enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Transport {
+    pub fn new(stream: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>) -> io::Result<Self> {
+        Ok(match tls {
+            None => Transport::Plain(stream),
+            Some(config) => {
+                let conn =
+                    rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+                Transport::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+            }
+        })
+    }
+
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(s) => s.get_ref(),
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A TLS server configuration from a PEM certificate chain and a PEM private key.
+pub fn tls_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let certs = CertificateDer::pem_file_iter(certificate)
+        .map_err(|e| format!("cannot read certificate {}: {e}", certificate.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad certificate {}: {e}", certificate.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", certificate.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read private key {}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    Ok(Arc::new(config))
+}
