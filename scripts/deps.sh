@@ -13,6 +13,8 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   ffmpeg
+  python3-gi
+  gir1.2-gstreamer-1.0
   meson
   ninja-build
 )
@@ -32,4 +34,35 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust (https://rustup.rs) first" >&2
   exit 1
+fi
+
+# A current FFmpeg with Enhanced RTMP (HEVC, AV1, VP9, Opus, FLAC, AC-3 and multitrack in FLV)
+# for tests/enhanced.rs: the static build the PyPI package imageio-ffmpeg ships (Debian 12's
+# FFmpeg 5.1 predates Enhanced RTMP).
+IMAGEIO_FFMPEG_VERSION=0.8.1
+PYTHON="${PYTHON:-python3}"
+imageio_ffmpeg_ok() {
+  "$PYTHON" - "$IMAGEIO_FFMPEG_VERSION" <<'PY' >/dev/null 2>&1
+import os, sys
+import imageio_ffmpeg
+assert imageio_ffmpeg.__version__ == sys.argv[1]
+assert os.access(imageio_ffmpeg.get_ffmpeg_exe(), os.X_OK)
+PY
+}
+if ! imageio_ffmpeg_ok; then
+  echo "Installing imageio-ffmpeg==$IMAGEIO_FFMPEG_VERSION"
+  if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  pip_install() { "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@" "imageio-ffmpeg==$IMAGEIO_FFMPEG_VERSION"; }
+  # A pyenv or venv Python takes a plain install; Debian's own Python refuses one
+  # (PEP 668, externally managed) unless told, and a non-root user installs into ~/.local.
+  pip_install 2>/dev/null \
+    || pip_install --break-system-packages 2>/dev/null \
+    || pip_install --user --break-system-packages 2>/dev/null \
+    || pip_install --user
+  imageio_ffmpeg_ok || { echo "imageio-ffmpeg is not usable with $PYTHON" >&2; exit 1; }
 fi

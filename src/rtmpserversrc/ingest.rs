@@ -104,7 +104,7 @@ impl IngestHandler for Router {
         let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
         // Several elements may serve one application with different keys; the key is only
         // known at publish. Authenticate against the one that knows the requested user.
-        let user = requested_user(&info.app);
+        let user = requested_user(info);
         let chosen = candidates
             .iter()
             .find(|(_, e)| {
@@ -355,11 +355,27 @@ fn element_publish(
     )))
 }
 
-/// The user name a connect asks to authenticate as (from its `?authmod=adobe&user=` query).
-fn requested_user(app: &str) -> Option<&str> {
-    auth::split_authmod(app)
+/// The `authmod=...` query of a connect, read where the auth layer reads it: in app, else in
+/// tcUrl.
+fn auth_query(info: &ConnectInfo) -> Option<auth::AuthQuery<'_>> {
+    auth::split_authmod(&info.app)
         .1
-        .and_then(|q| auth::AuthQuery::parse(q).user)
+        .or_else(|| {
+            info.tc_url
+                .as_deref()
+                .and_then(|t| auth::split_authmod(t).1)
+        })
+        .map(auth::AuthQuery::parse)
+}
+
+/// Whether a connect carries an Adobe challenge response (the third connect of a login).
+fn auth_response_present(info: &ConnectInfo) -> bool {
+    auth_query(info).is_some_and(|q| q.response.is_some())
+}
+
+/// The user name a connect asks to authenticate as.
+fn requested_user(info: &ConnectInfo) -> Option<&str> {
+    auth_query(info).and_then(|q| q.user)
 }
 
 /// Enhanced RTMP: what we accept, stated in the connect `_result` for clients that asked.
@@ -398,12 +414,24 @@ fn decide_connect(
     let imp = element.imp();
     let ip = info.peer.ip();
     let auth_required = settings.auth_required() || imp.has_password_handler();
+    // Only the last of the three connects of an Adobe login carries a response to check: the
+    // brake delays that one and the password is looked up for that one only.
+    let has_response = auth_response_present(info);
     if auth_required {
         let verdict = imp.auth.lock().unwrap().brake.check(ip, Instant::now());
         match verdict {
             BrakeVerdict::Allow => {}
             // Slows a password guesser down; it only holds this connection's own thread.
-            BrakeVerdict::Delay(delay) => std::thread::sleep(delay),
+            BrakeVerdict::Delay(delay) if has_response => {
+                gst::info!(
+                    CAT,
+                    obj = element,
+                    "delaying {} by {delay:?} after failed logins",
+                    info.peer
+                );
+                std::thread::sleep(delay)
+            }
+            BrakeVerdict::Delay(_) => {}
             BrakeVerdict::Refuse => {
                 return Err(reject(
                     CONNECT_REJECTED,
@@ -448,14 +476,19 @@ fn decide_connect(
         });
     }
     // Resolve the password before taking the auth lock: an application's handler may be slow.
-    let password = requested_user(&info.app).and_then(|user| {
-        if !settings.username.is_empty() && user == settings.username {
-            Some(settings.password.clone())
-        } else {
-            element.emit_by_name::<Option<String>>("get-password", &[&user, &info.peer.to_string()])
-        }
-    });
-    let requested = requested_user(&info.app);
+    let password = requested_user(info)
+        .filter(|_| has_response)
+        .and_then(|user| {
+            if !settings.username.is_empty() && user == settings.username {
+                Some(settings.password.clone())
+            } else {
+                element.emit_by_name::<Option<String>>(
+                    "get-password",
+                    &[&user, &info.peer.to_string()],
+                )
+            }
+        });
+    let requested = requested_user(info);
     let lookup = |user: &str| password.clone().filter(|_| Some(user) == requested);
     let mut auth_state = imp.auth.lock().unwrap();
     let decision =
