@@ -185,14 +185,21 @@ impl ChunkReader {
         self.chunk_size
     }
 
-    /// Applies a SetChunkSize from the peer. The top bit is reserved and ignored; the rest
-    /// must be within `1..=max_chunk_size`.
+    /// Applies a SetChunkSize from the peer. The top bit is reserved and ignored; 0 is an
+    /// error. Sizes above the limit are accepted and clamped: real devices announce 128 MiB
+    /// (ATEM Web Presenter). Clamping is exact because the clamp is at least the largest
+    /// message we accept, and no chunk carries more than its message.
     pub fn set_chunk_size(&mut self, n: u32) -> Result<(), ChunkError> {
         let size = n & 0x7FFF_FFFF;
-        if size == 0 || size > self.limits.max_chunk_size {
+        if size == 0 {
             return Err(ChunkError::InvalidChunkSize(size));
         }
-        self.chunk_size = size;
+        let clamp = self
+            .limits
+            .max_chunk_size
+            .max(self.limits.max_message_size)
+            .max(1);
+        self.chunk_size = size.min(clamp);
         Ok(())
     }
 
@@ -703,10 +710,20 @@ mod tests {
     fn chunk_size_bounds() {
         let mut r = reader();
         assert_eq!(r.set_chunk_size(0), Err(ChunkError::InvalidChunkSize(0)));
-        assert_eq!(
-            r.set_chunk_size(0x7FFF_FFFF),
-            Err(ChunkError::InvalidChunkSize(0x7FFF_FFFF))
-        );
+        // ATEM Web Presenter announces 128 MiB: accepted, clamped to the limit.
+        assert_eq!(r.set_chunk_size(134_217_728), Ok(()));
+        assert_eq!(r.chunk_size(), 16 * 1024 * 1024);
+        assert_eq!(r.set_chunk_size(0x7FFF_FFFF), Ok(()));
+        // And a 300 KiB message sent as one 128 MiB-sized chunk reads back whole.
+        let mut big = reader();
+        assert_eq!(big.set_chunk_size(134_217_728), Ok(()));
+        let mut w = ChunkWriter::new();
+        w.set_chunk_size(134_217_728);
+        let payload = vec![0x5A; 300 * 1024];
+        let mut out = Vec::new();
+        w.write(6, 40, 9, 1, &payload, &mut out);
+        big.push(&out);
+        assert_eq!(drain(&mut big), vec![msg(6, 40, 9, 1, &payload)]);
         // Top bit ignored: 0x8000_0000 | 4096 means 4096; 0x8000_0000 alone means 0.
         assert_eq!(r.set_chunk_size(0x8000_1000), Ok(()));
         assert_eq!(r.chunk_size(), 4096);
