@@ -212,3 +212,89 @@ impl TestClient {
         false
     }
 }
+
+/// AudioSpecificConfig of AAC-LC, 48 kHz, stereo.
+pub const AAC_LC_48K_STEREO: [u8; 2] = [0x11, 0x90];
+
+/// A minimal avcC (High profile, level 3.1, no parameter sets): enough for caps.
+pub const MINIMAL_AVCC: [u8; 7] = [0x01, 0x64, 0x00, 0x1F, 0xFF, 0xE0, 0x00];
+
+impl TestClient {
+    /// Handshake, connect to `app` and publish `key`: ready to send media on stream 1.
+    pub fn publisher(port: u16, app: &str, key: &str) -> TestClient {
+        let mut c = TestClient::open(port).expect("connect");
+        c.handshake().expect("handshake");
+        c.connect_app(app).expect("connect accepted");
+        assert_eq!(c.publish(key).as_deref(), Some("NetStream.Publish.Start"));
+        c
+    }
+
+    /// Like `publisher`, but returns the publish's onStatus code instead of asserting it.
+    pub fn publisher_result(port: u16, app: &str, key: &str) -> Option<String> {
+        let mut c = TestClient::open(port).ok()?;
+        c.handshake().ok()?;
+        c.connect_app(app).ok()?;
+        c.publish(key)
+    }
+
+    pub fn aac_header(&mut self, timestamp: u32) -> std::io::Result<()> {
+        let mut body = vec![0xAF, 0x00];
+        body.extend_from_slice(&AAC_LC_48K_STEREO);
+        self.send(4, timestamp, AUDIO, 1, &body)
+    }
+
+    /// An AAC frame whose payload encodes `n`, so the test can find it again.
+    pub fn aac_frame(&mut self, timestamp: u32, n: u32) -> std::io::Result<()> {
+        let mut body = vec![0xAF, 0x01];
+        body.extend_from_slice(&n.to_be_bytes());
+        body.extend_from_slice(&[0x21; 60]);
+        self.send(4, timestamp, AUDIO, 1, &body)
+    }
+
+    pub fn avc_header(&mut self, timestamp: u32) -> std::io::Result<()> {
+        let mut body = vec![0x17, 0x00, 0, 0, 0];
+        body.extend_from_slice(&MINIMAL_AVCC);
+        self.send(6, timestamp, VIDEO, 1, &body)
+    }
+
+    pub fn avc_frame(
+        &mut self,
+        timestamp: u32,
+        cts: i32,
+        keyframe: bool,
+        n: u32,
+    ) -> std::io::Result<()> {
+        let cts = cts.to_be_bytes();
+        let mut body = vec![
+            if keyframe { 0x17 } else { 0x27 },
+            0x01,
+            cts[1],
+            cts[2],
+            cts[3],
+        ];
+        body.extend_from_slice(&4u32.to_be_bytes());
+        body.extend_from_slice(&n.to_be_bytes());
+        self.send(6, timestamp, VIDEO, 1, &body)
+    }
+
+    /// onMetaData announcing audio and/or video.
+    pub fn metadata(&mut self, video: bool, audio: bool) -> std::io::Result<()> {
+        let mut props = Vec::new();
+        if video {
+            props.push(("videocodecid", Amf0Value::Number(7.0)));
+        }
+        if audio {
+            props.push(("audiocodecid", Amf0Value::Number(10.0)));
+        }
+        let mut payload = Vec::new();
+        amf0::encode(
+            &[
+                Amf0Value::string("@setDataFrame"),
+                Amf0Value::string("onMetaData"),
+                Amf0Value::object(props),
+            ],
+            &mut payload,
+        );
+        self.send(4, 0, DATA, 1, &payload)
+    }
+}

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Faults and edge timing no real client produces on demand: our own client publishes exactly
+//! the timestamps, stalls and silences under test; real publishers (ffmpeg) where they can.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::client::TestClient;
+use common::*;
+use gst::prelude::*;
+
+const KEY: &str = "faults";
+
+fn aac_payload(n: u32) -> String {
+    let mut body = n.to_be_bytes().to_vec();
+    body.extend_from_slice(&[0x21; 60]);
+    md5_hex(&body)
+}
+
+fn avc_payload(n: u32) -> String {
+    let mut body = 4u32.to_be_bytes().to_vec();
+    body.extend_from_slice(&n.to_be_bytes());
+    md5_hex(&body)
+}
+
+fn audio_receiver(extra: &[(&str, &str)]) -> Receiver {
+    let mut props = vec![("stream-key", KEY)];
+    props.extend_from_slice(extra);
+    Receiver::start(&props)
+}
+
+/// Sends AAC frames with the given raw RTMP timestamps; returns the output PTS steps (ms).
+fn send_audio_timestamps(timestamps: &[u32]) -> (Vec<i64>, PadLog) {
+    let rx = audio_receiver(&[]);
+    let mut c = TestClient::publisher(rx.port, "app", KEY);
+    c.metadata(false, true).unwrap();
+    c.aac_header(timestamps[0]).unwrap();
+    for (n, ts) in timestamps.iter().enumerate() {
+        c.aac_frame(*ts, n as u32).unwrap();
+    }
+    assert!(
+        rx.wait_for(Duration::from_secs(5), |r| r.pad("audio_0").packets.len()
+            == timestamps.len()),
+        "got {} of {}",
+        rx.pad("audio_0").packets.len(),
+        timestamps.len()
+    );
+    let log = rx.pad("audio_0");
+    for (n, p) in log.packets.iter().enumerate() {
+        assert_eq!(
+            p.md5,
+            aac_payload(n as u32),
+            "frame {n} out of order or altered"
+        );
+    }
+    let steps = log
+        .packets
+        .windows(2)
+        .map(|w| w[1].pts_ms - w[0].pts_ms)
+        .collect();
+    (steps, log)
+}
+
+#[test]
+fn timestamps_across_the_32bit_wrap_keep_their_spacing() {
+    let timestamps: Vec<u32> = (0..40u32)
+        .map(|i| (u32::MAX - 460).wrapping_add(i * 23))
+        .collect();
+    let (steps, log) = send_audio_timestamps(&timestamps);
+    assert!(steps.iter().all(|&s| s == 23), "steps {steps:?}");
+    assert_eq!(
+        log.discont_count, 1,
+        "only the session's first buffer is a discontinuity"
+    );
+}
+
+#[test]
+fn timestamps_across_the_extended_timestamp_boundary_keep_their_spacing() {
+    // 0xFFFFFF ms (4h39m) is where RTMP switches to the 4-byte extended timestamp field.
+    let timestamps: Vec<u32> = (0..40u32).map(|i| 0x00FF_FFFF - 460 + i * 23).collect();
+    let (steps, log) = send_audio_timestamps(&timestamps);
+    assert!(steps.iter().all(|&s| s == 23), "steps {steps:?}");
+    assert_eq!(log.discont_count, 1);
+}
+
+#[test]
+fn big_timestamp_jumps_resync_with_discont_instead_of_stalling() {
+    let mut timestamps: Vec<u32> = (0..20u32).map(|i| 50_000 + i * 23).collect();
+    // Encoder restarts its clock (back to 0), then jumps an hour ahead.
+    timestamps.extend((0..20u32).map(|i| i * 23));
+    timestamps.extend((0..20u32).map(|i| 3_600_000 + i * 23));
+    let (steps, log) = send_audio_timestamps(&timestamps);
+    // Each jump becomes one small step (no hour-long gap, no time running backwards).
+    assert!(
+        steps.iter().all(|&s| (0..=23).contains(&s)),
+        "steps {steps:?}"
+    );
+    assert_eq!(log.discont_count, 3, "first buffer + one per jump");
+}
+
+#[test]
+fn negative_composition_times_give_pts_before_dts() {
+    let rx = Receiver::start(&[("stream-key", KEY)]);
+    let mut c = TestClient::publisher(rx.port, "app", KEY);
+    c.metadata(true, false).unwrap();
+    c.avc_header(0).unwrap();
+    let cts = [0, -33, 66, -10, 33];
+    for (n, cts) in cts.iter().enumerate() {
+        c.avc_frame(1000 + n as u32 * 33, *cts, n == 0, n as u32)
+            .unwrap();
+    }
+    assert!(
+        rx.wait_for(Duration::from_secs(5), |r| r.pad("video_0").packets.len()
+            == cts.len())
+    );
+    let video = rx.pad("video_0");
+    for (n, (p, cts)) in video.packets.iter().zip(cts).enumerate() {
+        assert_eq!(p.md5, avc_payload(n as u32));
+        assert_eq!(p.pts_ms - p.dts_ms, i64::from(cts), "frame {n}");
+        assert_eq!(p.keyframe, n == 0);
+    }
+    let s = video.caps[0].structure(0).unwrap().to_owned();
+    assert_eq!(s.name(), "video/x-h264");
+}
+
+#[test]
+fn audio_long_before_video_loses_nothing_of_either() {
+    let rx = Receiver::start(&[("stream-key", KEY)]);
+    let mut c = TestClient::publisher(rx.port, "app", KEY);
+    // No onMetaData: the element cannot know video will come.
+    c.aac_header(0).unwrap();
+    let start = Instant::now();
+    for n in 0..40u32 {
+        c.aac_frame(n * 23, n).unwrap();
+        std::thread::sleep(Duration::from_millis(23));
+    }
+    assert!(start.elapsed() > Duration::from_millis(900));
+    c.avc_header(920).unwrap();
+    for n in 0..10u32 {
+        c.avc_frame(920 + n * 33, 0, n == 0, n).unwrap();
+        c.aac_frame(920 + n * 33, 40 + n).unwrap();
+    }
+    assert!(
+        rx.wait_for(Duration::from_secs(5), |r| r.pad("video_0").packets.len()
+            == 10
+            && r.pad("audio_0").packets.len() == 50)
+    );
+    let audio = rx.pad("audio_0");
+    assert!(audio
+        .packets
+        .iter()
+        .enumerate()
+        .all(|(n, p)| p.md5 == aac_payload(n as u32)));
+    let video = rx.pad("video_0");
+    assert!(video
+        .packets
+        .iter()
+        .enumerate()
+        .all(|(n, p)| p.md5 == avc_payload(n as u32)));
+    // A/V stay in sync: the first video frame is 920 ms after the first audio frame.
+    assert_eq!(video.packets[0].dts_ms - audio.packets[0].dts_ms, 920);
+}
+
+#[test]
+fn half_open_publisher_is_replaced_once_silent_past_stale_timeout() {
+    let rx = audio_receiver(&[("stale-timeout", "1000")]);
+    let mut stale = TestClient::publisher(rx.port, "app", KEY);
+    stale.aac_header(0).unwrap();
+    for n in 0..5 {
+        stale.aac_frame(n * 23, n).unwrap();
+    }
+    assert!(
+        rx.wait_for(Duration::from_secs(5), |r| r.pad("audio_0").packets.len()
+            == 5)
+    );
+    // The encoder's network dies without FIN: the socket stays open and silent. Its restart
+    // is refused while the old session may still be alive ...
+    let again = TestClient::publisher_result(rx.port, "app", KEY);
+    assert_eq!(again.as_deref(), Some("NetStream.Publish.BadName"));
+    // ... and accepted once the old one has been silent past stale-timeout.
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut fresh = TestClient::publisher(rx.port, "app", KEY);
+    fresh.aac_header(0).unwrap();
+    for n in 5..10 {
+        fresh.aac_frame(n * 23, n).unwrap();
+    }
+    assert!(
+        rx.wait_for(Duration::from_secs(5), |r| r.pad("audio_0").packets.len()
+            == 10)
+    );
+    let audio = rx.pad("audio_0");
+    assert!(audio
+        .packets
+        .iter()
+        .enumerate()
+        .all(|(n, p)| p.md5 == aac_payload(n as u32)));
+    assert_eq!(rx.pad_names(), ["audio_0"], "same pad");
+    // The stale session, should it wake up, is closed instead of interleaving.
+    let _ = stale.aac_frame(200, 99);
+    assert!(stale.closed_within(Duration::from_secs(2)));
+}
+
+#[test]
+fn publisher_stalled_mid_message_is_dropped_after_timeout() {
+    let rx = audio_receiver(&[("timeout", "2")]);
+    let mut c = TestClient::publisher(rx.port, "app", KEY);
+    c.aac_header(0).unwrap();
+    c.aac_frame(0, 0).unwrap();
+    // A 10 kB video message header and 100 bytes of it, then nothing.
+    use std::io::Write;
+    c.stream
+        .write_all(&[0x06, 0, 0, 40, 0, 0x27, 0x10, 9, 1, 0, 0, 0])
+        .unwrap();
+    c.stream.write_all(&[0x27; 100]).unwrap();
+    let start = Instant::now();
+    assert!(c.closed_within(Duration::from_secs(5)), "not dropped");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(rx.wait_for(Duration::from_secs(2), |r| r
+        .has_message("rtmpserversrc-publish-stopped")));
+    let stopped = rx
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s.name() == "rtmpserversrc-publish-stopped")
+        .cloned()
+        .unwrap();
+    assert_eq!(stopped.get::<String>("reason").unwrap(), "timeout");
+    // What was sent before the stall was delivered.
+    assert_eq!(rx.pad("audio_0").packets.len(), 1);
+}
+
+#[test]
+fn blocked_downstream_bounds_memory_and_loses_nothing() {
+    init();
+    let clip = clip_h264_aac(10);
+    let rx = Receiver::start(&[
+        ("stream-key", KEY),
+        ("eos-on-disconnect", "true"),
+        ("max-queue-bytes", "1048576"),
+    ]);
+    // Block the video pad as soon as it appears: downstream stops consuming.
+    let blocked = std::sync::Arc::new(std::sync::Mutex::new(None::<(gst::Pad, gst::PadProbeId)>));
+    let blocked_cb = blocked.clone();
+    rx.src.connect_pad_added(move |_, pad| {
+        if pad.name() == "video_0" {
+            let id = pad
+                .add_probe(
+                    gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER,
+                    |_, _| gst::PadProbeReturn::Ok,
+                )
+                .unwrap();
+            *blocked_cb.lock().unwrap() = Some((pad.clone(), id));
+        }
+    });
+    let rss = || -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    let before = rss();
+    // Full speed: ffmpeg pushes as fast as TCP lets it.
+    let child = ffmpeg_publish(&clip, &rx.url(&format!("app/{KEY}")), false);
+    std::thread::sleep(Duration::from_secs(3));
+    let during = rss();
+    let delivered_while_blocked = rx.pad("video_0").packets.len();
+    assert!(
+        delivered_while_blocked < 20,
+        "video kept flowing: {delivered_while_blocked}"
+    );
+    // The bound is the appsrc queue (max-queue-bytes, 1 MiB here), the socket buffers and the
+    // connection's read buffer; the rest waits in the publisher (TCP back-pressure).
+    println!("RSS {before} → {during} KiB while downstream is blocked");
+    assert!(
+        during.saturating_sub(before) < 32 * 1024,
+        "memory grew {} KiB",
+        during - before
+    );
+    // Unblock: everything the publisher sent arrives, bit-exact.
+    let (pad, id) = blocked.lock().unwrap().take().expect("video pad appeared");
+    pad.remove_probe(id);
+    let (ok, err) = wait_child(child, Duration::from_secs(30));
+    assert!(ok, "{err}");
+    assert!(rx.wait_for(Duration::from_secs(10), |r| r.has_message("eos")));
+    let src = probe_packets(&clip);
+    assert_same_packets("video", &src["video"], &rx.pad("video_0").packets);
+    assert_same_packets("audio", &src["audio"], &rx.pad("audio_0").packets);
+}
