@@ -17,6 +17,7 @@ PACKAGES=(
   gir1.2-gstreamer-1.0
   meson
   ninja-build
+  chromium
 )
 
 missing=()
@@ -65,4 +66,23 @@ if ! imageio_ffmpeg_ok; then
     || pip_install --user --break-system-packages 2>/dev/null \
     || pip_install --user
   imageio_ffmpeg_ok || { echo "imageio-ffmpeg is not usable with $PYTHON" >&2; exit 1; }
+fi
+
+# The demo page's player (hls.js) and the driver of its headless-Chromium test (playwright-core),
+# from the npm registry as demo/package-lock.json pins them, into demo/node_modules.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "Installing: nodejs npm"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "warning: node $(node --version) is older than playwright-core (the browser test) needs: 20" >&2
+fi
+DEMO_DIR="$(cd "$(dirname "$0")/../demo" && pwd)"
+if ! cmp -s "$DEMO_DIR/package-lock.json" "$DEMO_DIR/node_modules/.installed-lock.json"; then
+  echo "Installing the demo's npm packages (npm ci in demo/)"
+  (cd "$DEMO_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$DEMO_DIR/package-lock.json" "$DEMO_DIR/node_modules/.installed-lock.json"
 fi

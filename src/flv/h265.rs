@@ -1,7 +1,7 @@
 //! HEVCDecoderConfigurationRecord (hvcC) and the H.265 SPS picture size.
 
 use super::bitreader::{unescape_rbsp, BitReader};
-use super::info::{chroma_format_name, VideoInfo};
+use super::info::{chroma_format_name, reduced, ColorInfo, VideoInfo};
 use super::reader::ByteReader;
 use super::FlvError;
 
@@ -100,6 +100,8 @@ pub(super) fn hvcc_info(config: &[u8]) -> Result<VideoInfo, FlvError> {
         info.chroma_format = chroma_format_name(size.chroma_format_idc);
         info.bit_depth_luma = Some(size.bit_depth_luma);
         info.bit_depth_chroma = Some(size.bit_depth_chroma);
+        info.colorimetry = size.color;
+        info.framerate = size.framerate;
     }
     Ok(info)
 }
@@ -177,6 +179,10 @@ struct SpsSize {
     chroma_format_idc: u32,
     bit_depth_luma: u8,
     bit_depth_chroma: u8,
+    /// From the VUI's colour description, when present.
+    color: Option<ColorInfo>,
+    /// From the VUI timing info, when present.
+    framerate: Option<(u32, u32)>,
 }
 
 fn sps_size(nal: &[u8]) -> Result<SpsSize, FlvError> {
@@ -237,11 +243,176 @@ fn sps_size(nal: &[u8]) -> Result<SpsSize, FlvError> {
     };
     let width = width.saturating_sub(sub_width * (window[0] + window[1]));
     let height = height.saturating_sub(sub_height * (window[2] + window[3]));
-    Ok(SpsSize {
+    let mut size = SpsSize {
         width: u32::try_from(width).unwrap_or(0),
         height: u32::try_from(height).unwrap_or(0),
         chroma_format_idc,
         bit_depth_luma: bit_depth_luma as u8,
         bit_depth_chroma: bit_depth_chroma as u8,
-    })
+        color: None,
+        framerate: None,
+    };
+    // The VUI is optional detail: a truncated or odd SPS tail keeps the facts read so far.
+    let _ = read_sps_tail(&mut b, max_sub_layers_minus1, &mut size);
+    Ok(size)
+}
+
+/// Walks the SPS from log2_max_pic_order_cnt_lsb_minus4 to the VUI and reads its colour
+/// description and timing info (ITU-T H.265 7.3.2.2, E.2.1).
+fn read_sps_tail(
+    b: &mut BitReader<'_>,
+    max_sub_layers_minus1: usize,
+    size: &mut SpsSize,
+) -> Result<(), FlvError> {
+    let log2_max_poc_lsb = b.ue()?.saturating_add(4);
+    if log2_max_poc_lsb > 16 {
+        return Err(FlvError::Malformed("H.265 SPS POC length"));
+    }
+    let sub_layer_ordering_info = b.flag()?;
+    let first = if sub_layer_ordering_info {
+        0
+    } else {
+        max_sub_layers_minus1
+    };
+    for _ in first..=max_sub_layers_minus1 {
+        b.ue()?;
+        b.ue()?;
+        b.ue()?;
+    }
+    for _ in 0..6 {
+        // log2 min/diff luma coding block, transform block sizes and hierarchy depths.
+        b.ue()?;
+    }
+    if b.flag()? && b.flag()? {
+        skip_scaling_list_data(b)?;
+    }
+    let _amp = b.flag()?;
+    let _sao = b.flag()?;
+    if b.flag()? {
+        // pcm sample bit depths (4 + 4), pcm block sizes, loop filter flag.
+        b.skip(8)?;
+        b.ue()?;
+        b.ue()?;
+        b.flag()?;
+    }
+    let num_short_term_ref_pic_sets = b.ue()?;
+    if num_short_term_ref_pic_sets > 64 {
+        return Err(FlvError::Malformed("H.265 SPS short-term RPS count"));
+    }
+    let mut num_delta_pocs: Vec<u32> = Vec::with_capacity(num_short_term_ref_pic_sets as usize);
+    for idx in 0..num_short_term_ref_pic_sets as usize {
+        let count = skip_st_ref_pic_set(b, idx, &num_delta_pocs)?;
+        num_delta_pocs.push(count);
+    }
+    if b.flag()? {
+        let num_long_term = b.ue()?;
+        if num_long_term > 32 {
+            return Err(FlvError::Malformed("H.265 SPS long-term count"));
+        }
+        for _ in 0..num_long_term {
+            b.skip(log2_max_poc_lsb as usize + 1)?;
+        }
+    }
+    let _temporal_mvp = b.flag()?;
+    let _strong_intra_smoothing = b.flag()?;
+    if !b.flag()? {
+        return Ok(());
+    }
+    // vui_parameters()
+    if b.flag()? {
+        if b.u8(8)? == 255 {
+            b.skip(32)?;
+        }
+    }
+    if b.flag()? {
+        b.flag()?;
+    }
+    if b.flag()? {
+        let _video_format = b.bits(3)?;
+        let full_range = b.flag()?;
+        if b.flag()? {
+            size.color = Some(ColorInfo {
+                primaries: b.u8(8)?,
+                transfer: b.u8(8)?,
+                matrix: b.u8(8)?,
+                full_range,
+            });
+        }
+    }
+    if b.flag()? {
+        b.ue()?;
+        b.ue()?;
+    }
+    // neutral_chroma_indication, field_seq, frame_field_info_present.
+    b.skip(3)?;
+    if b.flag()? {
+        // default display window offsets.
+        for _ in 0..4 {
+            b.ue()?;
+        }
+    }
+    if b.flag()? {
+        let num_units_in_tick = b.bits(32)?;
+        let time_scale = b.bits(32)?;
+        size.framerate = reduced(u64::from(time_scale), u64::from(num_units_in_tick));
+    }
+    Ok(())
+}
+
+/// scaling_list_data() (7.3.4).
+fn skip_scaling_list_data(b: &mut BitReader<'_>) -> Result<(), FlvError> {
+    for size_id in 0..4u32 {
+        let step = if size_id == 3 { 3 } else { 1 };
+        for _matrix_id in (0..6).step_by(step) {
+            if !b.flag()? {
+                b.ue()?;
+            } else {
+                let coefficients = 64.min(1u32 << (4 + (size_id << 1)));
+                if size_id > 1 {
+                    b.se()?;
+                }
+                for _ in 0..coefficients {
+                    b.se()?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// st_ref_pic_set(idx) in an SPS (7.3.7); returns NumDeltaPocs of the set.
+fn skip_st_ref_pic_set(
+    b: &mut BitReader<'_>,
+    idx: usize,
+    num_delta_pocs: &[u32],
+) -> Result<u32, FlvError> {
+    let inter_rps_pred = idx != 0 && b.flag()?;
+    if inter_rps_pred {
+        // In an SPS delta_idx_minus1 is absent: the reference is the previous set.
+        let reference = *num_delta_pocs
+            .get(idx - 1)
+            .ok_or(FlvError::Malformed("H.265 SPS RPS reference"))?;
+        let _delta_rps_sign = b.flag()?;
+        b.ue()?;
+        let mut count = 0;
+        for _ in 0..=reference {
+            let used_by_curr = b.flag()?;
+            let use_delta = used_by_curr || b.flag()?;
+            if use_delta {
+                count += 1;
+            }
+        }
+        Ok(count)
+    } else {
+        let negative = b.ue()?;
+        let positive = b.ue()?;
+        if negative > 16 || positive > 16 {
+            return Err(FlvError::Malformed("H.265 SPS RPS size"));
+        }
+        for _ in 0..negative + positive {
+            b.ue()?;
+            b.flag()?;
+        }
+        Ok(negative + positive)
+    }
 }

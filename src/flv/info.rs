@@ -207,6 +207,31 @@ mod vector_tests {
     }
 
     #[test]
+    fn x265_vui_colour_and_timing() {
+        let info = video_info(VideoCodec::H265, X265_PQ10_HVCC).unwrap();
+        assert_eq!((info.width, info.height), (320, 180));
+        assert_eq!(info.profile.as_deref(), Some("main-10"));
+        assert_eq!(info.framerate, Some((30, 1)));
+        assert_eq!(
+            info.colorimetry,
+            Some(ColorInfo {
+                primaries: 9,
+                transfer: 16,
+                matrix: 9,
+                full_range: false
+            })
+        );
+        // The older vector's VUI has timing but no colour description.
+        let info = video_info(VideoCodec::H265, X265_HVCC).unwrap();
+        assert_eq!(info.framerate, Some((25, 1)));
+        assert_eq!(info.colorimetry, None);
+        // A truncated SPS tail keeps the size, loses only the VUI facts.
+        for len in 0..X265_PQ10_HVCC.len() {
+            let _ = video_info(VideoCodec::H265, &X265_PQ10_HVCC[..len]);
+        }
+    }
+
+    #[test]
     fn hvcc_without_arrays_hints_hev1() {
         let mut record = X265_HVCC[..23].to_vec();
         record[22] = 0;

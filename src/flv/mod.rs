@@ -9,6 +9,7 @@ mod aac;
 mod audio;
 mod av1;
 mod bitreader;
+mod colorinfo;
 mod error;
 mod exheader;
 mod flac;
@@ -23,9 +24,10 @@ mod vpx;
 mod vvc;
 
 #[cfg(test)]
-mod test_vectors;
+pub(crate) mod test_vectors;
 
 pub use audio::{parse_audio, parse_multichannel_config, MultichannelConfig};
+pub use colorinfo::{parse_color_info, ColorMetadata, MasteringDisplay};
 pub use error::FlvError;
 pub use h264::looks_like_hvcc;
 pub use info::{audio_info, video_frame_size, video_info, AudioInfo, ColorInfo, VideoInfo};

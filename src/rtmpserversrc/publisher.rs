@@ -15,10 +15,14 @@ use bytes::Bytes;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::caps;
+use super::caps::{self, VideoHints};
 use super::outputs::{OutputConfig, TrackKey};
+use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
-use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
+use crate::flv::{
+    self, AudioCodec, AudioInfo, AudioPacket, ColorMetadata, LegacyAudioFormat, VideoCodec,
+    VideoPacket,
+};
 use crate::rtmp::Amf0Value;
 use crate::server::{CloseReason, MediaMessage, Publisher};
 use crate::CAT;
@@ -68,21 +72,40 @@ impl PublishSlot {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Codec {
-    Video(VideoCodec),
-    Audio(AudioCodec),
-}
-
 #[derive(Debug)]
 struct Track {
     codec: Codec,
     config: Option<Bytes>,
     legacy_audio: Option<LegacyAudioFormat>,
+    /// Enhanced RTMP colorInfo metadata for this track's codec.
+    color: Option<ColorMetadata>,
+    /// Picture size from the latest keyframe, for codecs whose record has none (VP8/VP9).
+    frame_size: Option<(u32, u32)>,
+    /// Rate and channels from the latest frame header (MP3, AC-3, E-AC-3).
+    frame_audio: Option<AudioInfo>,
     caps: Option<gst::Caps>,
     appsrc: Option<gst_app::AppSrc>,
+    /// The tags last sent on the pad.
+    tags: Option<gst::TagList>,
     /// The next buffer starts a new session or follows a gap.
     discont: bool,
+}
+
+impl Track {
+    fn new(codec: Codec) -> Self {
+        Track {
+            codec,
+            config: None,
+            legacy_audio: None,
+            color: None,
+            frame_size: None,
+            frame_audio: None,
+            caps: None,
+            appsrc: None,
+            tags: None,
+            discont: true,
+        }
+    }
 }
 
 /// Per-publish settings, fixed when the publish is accepted.
@@ -102,6 +125,8 @@ pub(super) struct SessionPublisher {
     expect_video: Option<bool>,
     expect_audio: Option<bool>,
     framerate_hint: Option<f64>,
+    /// The latest onMetaData, for the pads' tags.
+    metadata: Option<StreamMetadata>,
     settled: bool,
     first_media: Option<Instant>,
     pending: VecDeque<(TrackKey, gst::Buffer)>,
@@ -124,6 +149,7 @@ impl SessionPublisher {
             expect_video: None,
             expect_audio: None,
             framerate_hint: None,
+            metadata: None,
             settled: false,
             first_media: None,
             pending: VecDeque::new(),
@@ -196,9 +222,17 @@ impl SessionPublisher {
                     data,
                 } => {
                     let key = TrackKey::Video(track);
+                    if data.is_empty() {
+                        continue;
+                    }
                     let codec = self.effective_video_codec(key, codec);
                     if !self.ensure_track(key, Codec::Video(codec), None) {
                         continue;
+                    }
+                    if keyframe && caps::video_size_in_frames(codec) {
+                        if let Some(size) = flv::video_frame_size(codec, &data) {
+                            self.note_frame_size(key, size);
+                        }
                     }
                     let offset = gst::ClockTime::from_nseconds(u64::from(timestamp_offset_ns));
                     let dts = dts + offset;
@@ -206,9 +240,10 @@ impl SessionPublisher {
                     let pts = gst::ClockTime::from_nseconds(pts_ns.max(0) as u64);
                     self.emit(key, data, pts, Some(dts), keyframe);
                 }
-                VideoPacket::SequenceEnd { .. }
-                | VideoPacket::Metadata { .. }
-                | VideoPacket::Command { .. } => {}
+                VideoPacket::Metadata { track, codec, amf } => {
+                    self.on_video_metadata(TrackKey::Video(track), codec, &amf)
+                }
+                VideoPacket::SequenceEnd { .. } | VideoPacket::Command { .. } => {}
             }
         }
     }
@@ -260,8 +295,15 @@ impl SessionPublisher {
                     data,
                 } => {
                     let key = TrackKey::Audio(track);
+                    if data.is_empty() {
+                        // Nothing to decode (FFmpeg relays an AC-3 sequence start this way).
+                        continue;
+                    }
                     if !self.ensure_track(key, Codec::Audio(codec), legacy) {
                         continue;
+                    }
+                    if caps::audio_info_in_frames(codec) {
+                        self.note_frame_audio(key, codec, &data);
                     }
                     let pts = ts + gst::ClockTime::from_nseconds(u64::from(timestamp_offset_ns));
                     self.emit(key, data, pts, Some(pts), true);
@@ -288,6 +330,16 @@ impl SessionPublisher {
         self.expect_audio =
             Some(has("audiocodecid") || has("audiosamplerate") || has("audiodatarate"));
         self.framerate_hint = props.get("framerate").and_then(Amf0Value::as_number);
+        let metadata = tags::parse_on_metadata(props);
+        if self.metadata.as_ref() != Some(&metadata) {
+            self.metadata = Some(metadata);
+            if self.settled {
+                let keys: Vec<TrackKey> = self.tracks.keys().copied().collect();
+                for key in keys {
+                    self.send_tags(key);
+                }
+            }
+        }
         gst::debug!(
             CAT,
             obj = self.element,
@@ -306,22 +358,114 @@ impl SessionPublisher {
         config: Option<Bytes>,
         legacy: Option<LegacyAudioFormat>,
     ) {
-        let caps = self.caps_for(codec, config.as_ref(), legacy.as_ref());
-        let track = self.tracks.entry(key).or_insert_with(|| Track {
-            codec,
-            config: None,
-            legacy_audio: None,
-            caps: None,
-            appsrc: None,
-            discont: true,
-        });
+        let track = self.tracks.entry(key).or_insert_with(|| Track::new(codec));
+        if track.codec != codec {
+            // A codec switch: what the old codec's stream said no longer applies.
+            track.color = None;
+            track.frame_size = None;
+            track.frame_audio = None;
+        }
         track.codec = codec;
         track.config = config;
         track.legacy_audio = legacy;
+        self.refresh_caps(key);
+    }
+
+    /// Recomputes the caps of `key` from what its track knows; a change reaches the pad
+    /// before the next buffer.
+    fn refresh_caps(&mut self, key: TrackKey) {
+        let Some(track) = self.tracks.get(&key) else {
+            return;
+        };
+        let caps = match track.codec {
+            Codec::Video(codec) => {
+                let hints = VideoHints {
+                    framerate: self.framerate_hint,
+                    frame_size: track.frame_size,
+                    color: track.color.clone(),
+                };
+                Some(caps::video_caps(codec, track.config.as_ref(), &hints))
+            }
+            Codec::Audio(codec) => caps::audio_caps(
+                codec,
+                track.config.as_ref(),
+                track.legacy_audio.as_ref(),
+                track.frame_audio.as_ref(),
+            ),
+        };
+        let Some(track) = self.tracks.get_mut(&key) else {
+            return;
+        };
         let changed = track.caps.as_ref() != caps.as_ref();
         track.caps = caps;
         if changed && self.settled {
             self.open_output(key);
+        }
+    }
+
+    /// An Enhanced RTMP video Metadata packet (colorInfo) for the track's current codec.
+    fn on_video_metadata(&mut self, key: TrackKey, codec: VideoCodec, amf: &[u8]) {
+        let color = match flv::parse_color_info(amf) {
+            Ok(color) => color,
+            Err(err) => {
+                gst::debug!(CAT, obj = self.element, "{}: {err}", key.pad_name());
+                return;
+            }
+        };
+        let codec = self.effective_video_codec(key, codec);
+        match self.tracks.get_mut(&key) {
+            Some(track) if track.codec == Codec::Video(codec) => {
+                if track.color.as_ref() == Some(&color) {
+                    return;
+                }
+                gst::debug!(
+                    CAT,
+                    obj = self.element,
+                    "{}: colorInfo {color:?}",
+                    key.pad_name()
+                );
+                track.color = Some(color);
+            }
+            // Metadata before its sequence header, or for another codec (FFmpeg labels the
+            // colorInfo of every video stream as track 0): nothing to apply it to.
+            _ => return,
+        }
+        self.refresh_caps(key);
+    }
+
+    fn note_frame_size(&mut self, key: TrackKey, size: (u32, u32)) {
+        let Some(track) = self.tracks.get_mut(&key) else {
+            return;
+        };
+        if track.frame_size != Some(size) {
+            track.frame_size = Some(size);
+            self.refresh_caps(key);
+        }
+    }
+
+    fn note_frame_audio(&mut self, key: TrackKey, codec: AudioCodec, frame: &[u8]) {
+        let info = match flv::audio_info(codec, frame) {
+            Ok(info) => info,
+            Err(err) => {
+                gst::log!(
+                    CAT,
+                    obj = self.element,
+                    "{}: frame header: {err}",
+                    key.pad_name()
+                );
+                return;
+            }
+        };
+        let Some(track) = self.tracks.get_mut(&key) else {
+            return;
+        };
+        let same = track
+            .frame_audio
+            .as_ref()
+            .is_some_and(|old| (old.rate, old.channels) == (info.rate, info.channels));
+        if !same {
+            track.frame_audio = Some(info);
+            self.refresh_caps(key);
         }
     }
 
@@ -361,18 +505,6 @@ impl SessionPublisher {
         self.tracks.get(&key).is_some_and(|t| t.caps.is_some())
     }
 
-    fn caps_for(
-        &self,
-        codec: Codec,
-        config: Option<&Bytes>,
-        legacy: Option<&LegacyAudioFormat>,
-    ) -> Option<gst::Caps> {
-        match codec {
-            Codec::Video(codec) => Some(caps::video_caps(codec, config, self.framerate_hint)),
-            Codec::Audio(codec) => caps::audio_caps(codec, config, legacy),
-        }
-    }
-
     /// Creates or updates the pad of a track that has caps.
     fn open_output(&mut self, key: TrackKey) {
         let Some(track) = self.tracks.get_mut(&key) else {
@@ -387,7 +519,10 @@ impl SessionPublisher {
             .outputs
             .ensure(&self.element, key, &caps, self.config.output)
         {
-            Ok(appsrc) => track.appsrc = Some(appsrc),
+            Ok(appsrc) => {
+                track.appsrc = Some(appsrc);
+                self.send_tags(key);
+            }
             Err(err) => {
                 gst::error!(
                     CAT,
@@ -397,6 +532,29 @@ impl SessionPublisher {
                 );
                 self.failed = Some(CloseReason::Downstream);
             }
+        }
+    }
+
+    /// Sends the track's tags (codec name, onMetaData facts) on its pad when they changed.
+    /// appsrc queues the event in order with the buffers.
+    fn send_tags(&mut self, key: TrackKey) {
+        let metadata = self.metadata.as_ref();
+        let Some(track) = self.tracks.get_mut(&key) else {
+            return;
+        };
+        let Some(appsrc) = track.appsrc.as_ref() else {
+            return;
+        };
+        let id = match key {
+            TrackKey::Video(id) | TrackKey::Audio(id) => id,
+        };
+        let tags = tags::track_tags(track.codec, id, metadata);
+        if track.tags.as_ref() == Some(&tags) {
+            return;
+        }
+        gst::debug!(CAT, obj = self.element, "{}: tags {tags:?}", key.pad_name());
+        if appsrc.send_event(gst::event::Tag::new(tags.clone())) {
+            track.tags = Some(tags);
         }
     }
 
@@ -472,10 +630,13 @@ impl SessionPublisher {
         if !has_video && !has_audio {
             return;
         }
-        let announced = match (self.expect_video, self.expect_audio) {
-            (Some(v), Some(a)) => (!v || has_video) && (!a || has_audio),
-            _ => has_video && has_audio,
-        };
+        // Publishers send every track's sequence header before the first coded frame, so a
+        // multitrack publish is complete once media starts flowing.
+        let announced = self.first_media.is_some()
+            && match (self.expect_video, self.expect_audio) {
+                (Some(v), Some(a)) => (!v || has_video) && (!a || has_audio),
+                _ => has_video && has_audio,
+            };
         let waited = self
             .first_media
             .is_some_and(|first| now.duration_since(first) >= SETTLE_WAIT);

@@ -318,7 +318,11 @@ impl Receiver {
             gst::BusSyncReply::Drop
         });
         pipeline.set_state(gst::State::Playing).unwrap();
-        let port = src.property::<u32>("bound-port") as u16;
+        // A TLS-only element has no plain port: then `port` is the RTMPS one.
+        let port = match src.property::<u32>("bound-port") {
+            0 => src.property::<u32>("bound-tls-port") as u16,
+            port => port as u16,
+        };
         assert_ne!(port, 0);
         Receiver {
             pipeline,
@@ -498,4 +502,151 @@ pub fn rtmp2sink_publish(
 
 pub fn tmp_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+// ---- A current FFmpeg with Enhanced RTMP (tests/enhanced.rs) ----
+
+/// The FFmpeg of the PyPI package imageio-ffmpeg (scripts/deps.sh installs it): a static
+/// FFmpeg 9 that writes Enhanced RTMP (HEVC, AV1, VP9, Opus, FLAC, AC-3, multitrack), which
+/// Debian 12's FFmpeg 5.1 cannot. `ENHANCED_FFMPEG` overrides the path.
+pub fn enhanced_ffmpeg() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Some(path) = std::env::var_os("ENHANCED_FFMPEG") {
+            return PathBuf::from(path);
+        }
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let out = Command::new(&python)
+            .args([
+                "-c",
+                "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("run {python}: {e}"));
+        assert!(
+            out.status.success(),
+            "imageio-ffmpeg is missing (run scripts/deps.sh): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        assert!(path.is_file(), "no FFmpeg at {}", path.display());
+        path
+    })
+    .clone()
+}
+
+/// Makes `name` (an FLV) with the Enhanced RTMP FFmpeg once, like [`media`].
+pub fn enhanced_media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
+    static ENCODING: Mutex<()> = Mutex::new(());
+    let _guard = ENCODING.lock().unwrap_or_else(|e| e.into_inner());
+    let path = media_dir().join(name);
+    if path.exists() {
+        return path;
+    }
+    let tmp = media_dir().join(format!("{name}.{}.tmp", std::process::id()));
+    let status = Command::new(enhanced_ffmpeg())
+        // SVT-AV1 logs on its own unless told: errors only.
+        .env("SVT_LOG", "1")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(ffmpeg_args)
+        .args(["-f", "flv"])
+        .arg(&tmp)
+        .status()
+        .expect("run the Enhanced RTMP ffmpeg");
+    assert!(status.success(), "ffmpeg failed to make {name}");
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// Spawns the Enhanced RTMP FFmpeg publishing `clip` with `-c copy -f flv` (after `map_args`,
+/// e.g. `-map 0`) to `url`.
+pub fn enhanced_ffmpeg_publish(clip: &Path, url: &str, realtime: bool, map_args: &[&str]) -> Child {
+    let mut cmd = Command::new(enhanced_ffmpeg());
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin"]);
+    if realtime {
+        cmd.arg("-re");
+    }
+    cmd.arg("-i")
+        .arg(clip)
+        .args(map_args)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("spawn the Enhanced RTMP ffmpeg")
+}
+
+/// One stream of a clip as the Enhanced RTMP FFmpeg demuxes it.
+#[derive(Debug, Clone, Default)]
+pub struct ProbedStream {
+    /// "video" or "audio".
+    pub media_type: String,
+    /// FFmpeg's codec name ("hevc", "opus" ...).
+    pub codec: String,
+    pub packets: Vec<Packet>,
+}
+
+/// The streams of `clip` in FFmpeg's order, with per-packet MD5, size and timestamps from a
+/// framemd5 of a stream copy (original timestamps). framemd5 has no keyframe flags: they are
+/// all true here and the caller fills them in.
+pub fn enhanced_probe_packets(clip: &Path) -> Vec<ProbedStream> {
+    let out = Command::new(enhanced_ffmpeg())
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-copyts",
+            "-i",
+        ])
+        .arg(clip)
+        .args(["-map", "0", "-c", "copy", "-f", "framemd5", "-"])
+        .output()
+        .expect("run the Enhanced RTMP ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut streams: Vec<ProbedStream> = Vec::new();
+    let stream = |streams: &mut Vec<ProbedStream>, index: &str| -> usize {
+        let i: usize = index.trim().parse().unwrap();
+        if streams.len() <= i {
+            streams.resize_with(i + 1, ProbedStream::default);
+        }
+        i
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(rest) = line.strip_prefix("#tb ") {
+            assert!(
+                rest.ends_with(" 1/1000"),
+                "FLV time base is milliseconds: {line}"
+            );
+        } else if let Some((index, kind)) = line
+            .strip_prefix("#media_type ")
+            .and_then(|r| r.split_once(':'))
+        {
+            let i = stream(&mut streams, index);
+            streams[i].media_type = kind.trim().to_string();
+        } else if let Some((index, codec)) = line
+            .strip_prefix("#codec_id ")
+            .and_then(|r| r.split_once(':'))
+        {
+            let i = stream(&mut streams, index);
+            streams[i].codec = codec.trim().to_string();
+        } else if !line.starts_with('#') {
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            if f.len() < 6 {
+                continue;
+            }
+            let i = stream(&mut streams, f[0]);
+            streams[i].packets.push(Packet {
+                dts_ms: f[1].parse().unwrap(),
+                pts_ms: f[2].parse().unwrap(),
+                size: f[4].parse().unwrap(),
+                md5: f[5].to_string(),
+                keyframe: true,
+            });
+        }
+    }
+    streams
 }
