@@ -176,7 +176,20 @@ impl SessionPublisher {
             gst::debug!(CAT, obj = self.element, "session timeline starts at {base}");
             Timeline::new(base, timestamp)
         });
-        timeline.running_time(timestamp)
+        let mapped = timeline.map(timestamp);
+        if mapped.resynced {
+            gst::warning!(
+                CAT,
+                obj = self.element,
+                "timestamp jump from {} (to {timestamp} ms): resynchronised",
+                self.slot.peer
+            );
+            // Every track's next buffer follows a gap in the publisher's time.
+            for track in self.tracks.values_mut() {
+                track.discont = true;
+            }
+        }
+        mapped.running_time
     }
 
     fn on_video(&mut self, timestamp: u32, payload: &Bytes) {
