@@ -245,6 +245,46 @@ fn stats_and_bus_messages_follow_a_real_publish() {
         .unwrap()
         .starts_with("127.0.0.1:"));
     assert_eq!(live.get::<u64>("connections-open").unwrap(), 1, "{live}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let live = rx.src.property::<gst::Structure>("stats");
+    let publisher = live
+        .get::<gst::Structure>("publisher")
+        .expect("publisher stats");
+    assert!(
+        publisher
+            .get::<String>("encoder")
+            .unwrap()
+            .starts_with("FMLE/3.0"),
+        "{publisher}"
+    );
+    assert_eq!(publisher.get::<String>("application").unwrap(), "app");
+    assert_eq!(
+        publisher.get::<String>("stream-key").unwrap(),
+        "k",
+        "{publisher}"
+    );
+    assert!(
+        publisher.get::<u64>("bytes-in").unwrap() > 100_000,
+        "{publisher}"
+    );
+    let bitrate = publisher.get::<u64>("bitrate").unwrap();
+    // The clip is ~2 Mbit/s of video plus 128 kbit/s of audio, sent in real time.
+    assert!(
+        (1_000_000..6_000_000).contains(&bitrate),
+        "bitrate {bitrate}: {publisher}"
+    );
+    let tracks = publisher.get::<gst::Array>("tracks").unwrap();
+    let video = tracks
+        .iter()
+        .map(|t| t.get::<gst::Structure>().unwrap())
+        .find(|t| t.get::<String>("pad").unwrap() == "video_0")
+        .unwrap();
+    assert_eq!(video.get::<String>("codec").unwrap(), "video/x-h264");
+    assert!(video.get::<u64>("frames").unwrap() >= 30, "{video}");
+    assert!(
+        (video.get::<f64>("frames-per-second").unwrap() - 30.0).abs() < 1.0,
+        "{video}"
+    );
     let (ok, err) = wait_child(child, Duration::from_secs(30));
     assert!(ok, "{err}");
     assert!(rx.wait_for(Duration::from_secs(5), |r| r
@@ -289,6 +329,27 @@ fn stats_and_bus_messages_follow_a_real_publish() {
         stopped.get::<String>("reason").unwrap(),
         "peer-closed",
         "{stopped}"
+    );
+    let codecs = started.get::<gst::Structure>("codecs").unwrap();
+    assert_eq!(codecs.get::<String>("video_0").unwrap(), "video/x-h264");
+    assert_eq!(codecs.get::<String>("audio_0").unwrap(), "audio/mpeg");
+    let totals = stopped.get::<gst::Structure>("totals").unwrap();
+    let frames: u64 = totals
+        .get::<gst::Array>("tracks")
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t.get::<gst::Structure>()
+                .unwrap()
+                .get::<u64>("frames")
+                .unwrap()
+        })
+        .sum();
+    let source = probe_packets(&clip);
+    assert_eq!(
+        frames as usize,
+        source["video"].len() + source["audio"].len(),
+        "{totals}"
     );
     let rejected = msgs
         .iter()

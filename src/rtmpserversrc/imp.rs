@@ -675,23 +675,37 @@ impl RtmpServerSrc {
             .field("rejected-by-reason", by_reason)
             .field("publishes", self.counters.publishes());
         let active = self.active.lock().unwrap().clone();
+        let publisher = active
+            .as_ref()
+            .and_then(|a| a.snapshot.lock().ok().and_then(|s| s.clone()));
         builder
             .field("publishing", active.is_some())
             .field_if_some(
                 "client-address",
                 active.as_ref().map(|a| a.peer.to_string()),
             )
+            .field_if_some("publisher", publisher)
             .build()
     }
 
     /// Posts `rtmpserversrc-publish-started` once the publisher's pads are exposed.
-    pub(super) fn post_publish_started(&self, slot: &PublishSlot, tracks: Vec<TrackKey>) {
-        let pads: Vec<String> = tracks.into_iter().map(TrackKey::pad_name).collect();
+    pub(super) fn post_publish_started(&self, slot: &PublishSlot, tracks: Vec<(TrackKey, String)>) {
+        let pads: Vec<String> = tracks.iter().map(|(k, _)| k.pad_name()).collect();
         gst::info!(CAT, imp = self, "{} is live on {:?}", slot.peer, pads);
+        let codecs = tracks
+            .iter()
+            .fold(gst::Structure::builder("codecs"), |b, (k, codec)| {
+                b.field(k.pad_name(), codec.as_str())
+            });
         let s = gst::Structure::builder("rtmpserversrc-publish-started")
             .field("client-address", slot.peer.to_string())
             .field("connection-id", slot.connection_id)
+            .field("encoder", slot.info.encoder.clone().unwrap_or_default())
+            .field("application", slot.info.application.as_str())
+            .field("stream-key", slot.info.stream_key_masked.as_str())
+            .field_if_some("user", slot.info.user.as_deref())
             .field("pads", gst::Array::new(pads))
+            .field("codecs", codecs.build())
             .build();
         let _ = self
             .obj()
@@ -721,6 +735,7 @@ impl RtmpServerSrc {
             .field("connection-id", slot.connection_id)
             .field("reason", reason.as_str())
             .field("eos", eos)
+            .field_if_some("totals", slot.snapshot.lock().ok().and_then(|s| s.clone()))
             .build();
         let _ = self
             .obj()

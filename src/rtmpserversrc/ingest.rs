@@ -14,6 +14,7 @@ use gst::subclass::prelude::*;
 
 use super::outputs::OutputConfig;
 use super::port::SharedPort;
+use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
 use crate::auth::{
     self, AdobeAuth, AuthFailure, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth,
@@ -299,7 +300,19 @@ fn element_publish(
             "this stream has ended (the pipeline received EOS)",
         ));
     }
-    let slot = Arc::new(PublishSlot::new(info.connection_id, info.peer, imp.epoch));
+    let publish_info = PublishInfo {
+        encoder: info.flash_ver.clone(),
+        application: settings.application.clone(),
+        stream_key_masked: mask_key(stream_key),
+        user: info.user.clone(),
+        started: std::time::SystemTime::now(),
+    };
+    let slot = Arc::new(PublishSlot::new(
+        info.connection_id,
+        info.peer,
+        imp.epoch,
+        publish_info,
+    ));
     {
         let mut active = imp.active.lock().unwrap();
         if let Some(current) = active.as_ref() {

@@ -12,6 +12,7 @@ mod imp;
 mod ingest;
 mod outputs;
 mod port;
+mod publish_stats;
 mod publisher;
 mod settings;
 mod stats;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use gst::subclass::prelude::*;
 
 use super::caps::{self, VideoHints};
 use super::outputs::{OutputConfig, TrackKey};
+use super::publish_stats::{PublishInfo, PublishStats};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
 use crate::flv::{
@@ -38,16 +39,21 @@ const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 pub(super) struct PublishSlot {
     pub connection_id: u64,
     pub peer: SocketAddr,
+    pub info: PublishInfo,
+    /// The publisher's latest statistics (see publish_stats.rs), for the `stats` property.
+    pub snapshot: Mutex<Option<gst::Structure>>,
     evicted: AtomicBool,
     last_activity_ms: AtomicU64,
     epoch: Instant,
 }
 
 impl PublishSlot {
-    pub fn new(connection_id: u64, peer: SocketAddr, epoch: Instant) -> Self {
+    pub fn new(connection_id: u64, peer: SocketAddr, epoch: Instant, info: PublishInfo) -> Self {
         let slot = PublishSlot {
             connection_id,
             peer,
+            info,
+            snapshot: Mutex::new(None),
             evicted: AtomicBool::new(false),
             last_activity_ms: AtomicU64::new(0),
             epoch,
@@ -132,6 +138,7 @@ pub(super) struct SessionPublisher {
     pending: VecDeque<(TrackKey, gst::Buffer)>,
     pending_bytes: usize,
     failed: Option<CloseReason>,
+    stats: PublishStats,
 }
 
 impl SessionPublisher {
@@ -155,6 +162,7 @@ impl SessionPublisher {
             pending: VecDeque::new(),
             pending_bytes: 0,
             failed: None,
+            stats: PublishStats::new(Instant::now()),
         }
     }
 
@@ -184,6 +192,7 @@ impl SessionPublisher {
                 "timestamp jump from {} (to {timestamp} ms): resynchronised",
                 self.slot.peer
             );
+            self.stats.on_timestamp_jump();
             // Every track's next buffer follows a gap in the publisher's time.
             for track in self.tracks.values_mut() {
                 track.discont = true;
@@ -587,11 +596,15 @@ impl SessionPublisher {
             if !keyframe {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
+            let mut discont = false;
             if let Some(track) = self.tracks.get_mut(&key) {
                 if std::mem::take(&mut track.discont) {
                     b.set_flags(gst::BufferFlags::DISCONT);
+                    discont = true;
                 }
             }
+            self.stats
+                .on_frame(key, size, dts.unwrap_or(pts), keyframe, discont);
         }
         if self.settled {
             self.push(key, buffer);
@@ -625,6 +638,26 @@ impl SessionPublisher {
                 );
                 self.failed = Some(CloseReason::Downstream);
             }
+        }
+    }
+
+    /// Copies the statistics where the element reads them, at most twice a second.
+    fn refresh_snapshot(&mut self, now: Instant, force: bool) {
+        if !(self.stats.snapshot_due(now) || force) {
+            return;
+        }
+        let codec_of = |key| {
+            self.tracks
+                .get(&key)
+                .and_then(|t| t.caps.as_ref())
+                .and_then(|c| c.structure(0))
+                .map(|s| s.name().to_string())
+        };
+        let snapshot = self
+            .stats
+            .to_structure(&self.slot.info, self.slot.peer, codec_of, now);
+        if let Ok(mut slot) = self.slot.snapshot.lock() {
+            *slot = Some(snapshot);
         }
     }
 
@@ -671,9 +704,15 @@ impl SessionPublisher {
             self.push(key, buffer);
         }
         self.pending_bytes = 0;
-        self.element
-            .imp()
-            .post_publish_started(&self.slot, self.tracks.keys().copied().collect());
+        let tracks = self
+            .tracks
+            .iter()
+            .filter_map(|(k, t)| {
+                let codec = t.caps.as_ref()?.structure(0)?.name().to_string();
+                Some((*k, codec))
+            })
+            .collect();
+        self.element.imp().post_publish_started(&self.slot, tracks);
     }
 }
 
@@ -683,12 +722,21 @@ impl Publisher for SessionPublisher {
             return Err(CloseReason::Replaced);
         }
         self.slot.touch();
+        let now = Instant::now();
+        let size = match &message {
+            MediaMessage::Video { payload, .. } | MediaMessage::Audio { payload, .. } => {
+                payload.len()
+            }
+            MediaMessage::Metadata { .. } => 0,
+        };
+        self.stats.on_message(size, now);
         match message {
             MediaMessage::Video { timestamp, payload } => self.on_video(timestamp, &payload),
             MediaMessage::Audio { timestamp, payload } => self.on_audio(timestamp, &payload),
             MediaMessage::Metadata { values, .. } => self.on_metadata(&values),
         }
-        self.try_settle(Instant::now(), false);
+        self.try_settle(now, false);
+        self.refresh_snapshot(now, false);
         match self.failed {
             Some(reason) => Err(reason),
             None => Ok(()),
@@ -697,11 +745,13 @@ impl Publisher for SessionPublisher {
 
     fn tick(&mut self, now: Instant) {
         self.try_settle(now, false);
+        self.refresh_snapshot(now, false);
     }
 
     fn finish(mut self: Box<Self>, reason: CloseReason) {
         // Whatever the publisher sent before leaving reaches the pads.
         self.try_settle(Instant::now(), true);
+        self.refresh_snapshot(Instant::now(), true);
         let imp = self.element.imp();
         let eos = self.config.eos_on_disconnect
             && !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced);

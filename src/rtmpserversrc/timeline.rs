@@ -60,6 +60,7 @@ impl Timeline {
     }
 
     /// Running time of an RTMP timestamp (see `map`).
+    #[cfg(test)]
     pub fn running_time(&mut self, raw: u32) -> ClockTime {
         self.map(raw).running_time
     }
