@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Builds the plugin and runs an RTMP ingest server on 127.0.0.1:1935 that writes HLS to ./hls-out.
-# Usage: scripts/serve.sh [STREAM_KEY]   (environment: PORT, APP, OUT)
+# The demo: an RTMP ingest server on 127.0.0.1:1935 writing HLS to ./hls-out, and a page on
+# http://127.0.0.1:8080/ that plays it (hls.js) and shows the element's live stats.
+# Usage: scripts/serve.sh [STREAM_KEY]   (environment: PORT, APP, KEY, OUT, HTTP_PORT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
-cargo build --locked --release
-export GST_PLUGIN_PATH="$PWD/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+bash scripts/deps.sh          # Debian packages, and hls.js into demo/node_modules (npm ci)
+cargo build --locked --release --example serve
 
 PORT="${PORT:-1935}"
 APP="${APP:-live}"
 KEY="${1:-${KEY:-demo}}"
 OUT="${OUT:-$PWD/hls-out}"
-mkdir -p "$OUT"
+HTTP_PORT="${HTTP_PORT:-8080}"
 
 cat <<INFO
 
@@ -21,16 +21,16 @@ cat <<INFO
   OBS:     Settings > Stream > Service: Custom
            Server:     rtmp://127.0.0.1:$PORT/$APP
            Stream Key: $KEY
-           (H.264 + AAC; keyframe interval 2 s suits the 2 s HLS segments)
+           (H.264 + AAC; Output > Keyframe Interval 1 s or 2 s: HLS segments are cut at keyframes)
   FFmpeg:  ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv rtmp://127.0.0.1:$PORT/$APP/$KEY
+   or a test pattern:
+           ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440 \\
+             -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 30 -c:a aac -f flv rtmp://127.0.0.1:$PORT/$APP/$KEY
 
+  Watch it:     http://127.0.0.1:$HTTP_PORT/     (player + live stats; JSON at /stats)
   HLS playlist: $OUT/playlist.m3u8     (Ctrl+C to stop)
 
 INFO
 
-exec gst-launch-1.0 -e \
-  rtmpserversrc name=src address=127.0.0.1 port="$PORT" application="$APP" stream-key="$KEY" \
-  src.video_0 ! h264parse ! queue ! hls.video \
-  src.audio_0 ! aacparse ! queue ! hls.audio \
-  hlssink2 name=hls target-duration=2 max-files=10 \
-    location="$OUT/segment%05d.ts" playlist-location="$OUT/playlist.m3u8"
+exec target/release/examples/serve --port "$PORT" --app "$APP" --key "$KEY" --out "$OUT" \
+  --http-port "$HTTP_PORT"
