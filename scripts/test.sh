@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --locked --all-targets
 cargo test --locked -- --test-threads=2
+bash scripts/meson-check.sh
 # tests/browser.rs (part of the above) played the demo page in headless Chromium:
 echo "all tests passed; the demo page as the browser test saw it: target/demo-screenshot.png"
