@@ -266,7 +266,6 @@ impl Rx {
             for e in elements {
                 e.sync_state_with_parent().unwrap();
             }
-            logs_cb.lock().unwrap().entry(name.clone()).or_default();
             // Tags as they leave the element.
             let tag_log = tags_cb.clone();
             let tag_name = name.clone();
@@ -296,44 +295,7 @@ impl Rx {
                     gst::PadProbeReturn::Ok
                 },
             );
-            let log = logs_cb.clone();
-            let log_name = name.clone();
-            let eos_log = logs_cb.clone();
-            let eos_name = name.clone();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        let buffer = sample.buffer().unwrap();
-                        let map = buffer.map_readable().unwrap();
-                        let mut logs = log.lock().unwrap();
-                        let entry = logs.get_mut(&log_name).unwrap();
-                        if let Some(caps) = sample.caps() {
-                            if entry.caps.last() != Some(&caps.to_owned()) {
-                                entry.caps.push(caps.to_owned());
-                            }
-                        }
-                        entry.first_buffer_at.get_or_insert_with(Instant::now);
-                        if buffer.flags().contains(gst::BufferFlags::DISCONT) {
-                            entry.discont_count += 1;
-                        }
-                        let pts = buffer.pts().map(|t| t.mseconds() as i64).unwrap_or(-1);
-                        entry.packets.push(Packet {
-                            pts_ms: pts,
-                            dts_ms: buffer.dts().map(|t| t.mseconds() as i64).unwrap_or(pts),
-                            size: map.len(),
-                            md5: md5_hex(&map),
-                            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                        });
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .eos(move |_| {
-                        if let Some(e) = eos_log.lock().unwrap().get_mut(&eos_name) {
-                            e.eos = true;
-                        }
-                    })
-                    .build(),
-            );
+            record_pad(&sink, logs_cb.clone(), name.clone());
             pad.link(&tee.static_pad("sink").unwrap()).unwrap();
         });
         let messages: Arc<Mutex<Vec<gst::Structure>>> = Default::default();

@@ -38,10 +38,9 @@ pub fn media_dir() -> PathBuf {
     dir
 }
 
-/// Makes `name` with ffmpeg once (atomically, so parallel tests share it) and returns its path.
-pub fn media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
-    // One encode at a time in this process (tests run on threads); the rename makes the file
-    // appear whole for other test binaries running at the same time.
+/// Makes `name` (an FLV) with `ffmpeg` once and returns its path. Atomic (a temporary file is
+/// renamed) so parallel test binaries share it; one encode at a time within a test binary.
+fn make_flv(ffmpeg: &Path, name: &str, ffmpeg_args: &[&str]) -> PathBuf {
     static ENCODING: Mutex<()> = Mutex::new(());
     let _guard = ENCODING.lock().unwrap_or_else(|e| e.into_inner());
     let path = media_dir().join(name);
@@ -49,16 +48,23 @@ pub fn media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
         return path;
     }
     let tmp = media_dir().join(format!("{name}.{}.tmp", std::process::id()));
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
+    let status = Command::new(ffmpeg)
+        // SVT-AV1 logs on its own unless told: errors only.
+        .env("SVT_LOG", "1")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
         .args(ffmpeg_args)
         .args(["-f", "flv"])
         .arg(&tmp)
         .status()
-        .expect("run ffmpeg");
+        .unwrap_or_else(|e| panic!("run {}: {e}", ffmpeg.display()));
     assert!(status.success(), "ffmpeg failed to make {name}");
     std::fs::rename(&tmp, &path).unwrap();
     path
+}
+
+/// Makes `name` with Debian's ffmpeg once (see [`make_flv`]).
+pub fn media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
+    make_flv(Path::new("ffmpeg"), name, ffmpeg_args)
 }
 
 /// `seconds` of 1280x720 30 fps H.264 with B-frames, a keyframe every 2 s, and AAC 48 kHz stereo.
@@ -220,6 +226,52 @@ pub struct PadLog {
     pub eos: bool,
 }
 
+/// Makes `sink` record every buffer (payload MD5, timestamps, flags), its caps and EOS into
+/// `logs[name]`.
+pub fn record_pad(
+    sink: &gst_app::AppSink,
+    logs: Arc<Mutex<BTreeMap<String, PadLog>>>,
+    name: String,
+) {
+    logs.lock().unwrap().entry(name.clone()).or_default();
+    let log = logs.clone();
+    let log_name = name.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().unwrap();
+                let map = buffer.map_readable().unwrap();
+                let mut logs = log.lock().unwrap();
+                let entry = logs.get_mut(&log_name).unwrap();
+                if let Some(caps) = sample.caps() {
+                    if entry.caps.last() != Some(&caps.to_owned()) {
+                        entry.caps.push(caps.to_owned());
+                    }
+                }
+                entry.first_buffer_at.get_or_insert_with(Instant::now);
+                if buffer.flags().contains(gst::BufferFlags::DISCONT) {
+                    entry.discont_count += 1;
+                }
+                let pts = buffer.pts().map(|t| t.mseconds() as i64).unwrap_or(-1);
+                entry.packets.push(Packet {
+                    pts_ms: pts,
+                    dts_ms: buffer.dts().map(|t| t.mseconds() as i64).unwrap_or(pts),
+                    size: map.len(),
+                    md5: md5_hex(&map),
+                    keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .eos(move |_| {
+                if let Some(e) = logs.lock().unwrap().get_mut(&name) {
+                    e.eos = true;
+                }
+            })
+            .build(),
+    );
+}
+
 /// A pipeline `rtmpserversrc ! appsink` (one appsink per pad) that records everything.
 pub struct Receiver {
     pub pipeline: gst::Pipeline,
@@ -255,44 +307,7 @@ impl Receiver {
             pipeline.add(&sink).unwrap();
             sink.sync_state_with_parent().unwrap();
             pad.link(&sink.static_pad("sink").unwrap()).unwrap();
-            pads_cb.lock().unwrap().entry(name.clone()).or_default();
-            let log = pads_cb.clone();
-            let log_eos = pads_cb.clone();
-            let name_eos = name.clone();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        let buffer = sample.buffer().unwrap();
-                        let map = buffer.map_readable().unwrap();
-                        let mut logs = log.lock().unwrap();
-                        let entry = logs.get_mut(&name).unwrap();
-                        if let Some(caps) = sample.caps() {
-                            if entry.caps.last() != Some(&caps.to_owned()) {
-                                entry.caps.push(caps.to_owned());
-                            }
-                        }
-                        entry.first_buffer_at.get_or_insert_with(Instant::now);
-                        if buffer.flags().contains(gst::BufferFlags::DISCONT) {
-                            entry.discont_count += 1;
-                        }
-                        let pts = buffer.pts().map(|t| t.mseconds() as i64).unwrap_or(-1);
-                        entry.packets.push(Packet {
-                            pts_ms: pts,
-                            dts_ms: buffer.dts().map(|t| t.mseconds() as i64).unwrap_or(pts),
-                            size: map.len(),
-                            md5: md5_hex(&map),
-                            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                        });
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .eos(move |_| {
-                        if let Some(e) = log_eos.lock().unwrap().get_mut(&name_eos) {
-                            e.eos = true;
-                        }
-                    })
-                    .build(),
-            );
+            record_pad(&sink, pads_cb.clone(), name);
         });
         let messages: Arc<Mutex<Vec<gst::Structure>>> = Default::default();
         let bus = pipeline.bus().unwrap();
@@ -535,27 +550,9 @@ pub fn enhanced_ffmpeg() -> PathBuf {
     .clone()
 }
 
-/// Makes `name` (an FLV) with the Enhanced RTMP FFmpeg once, like [`media`].
+/// Makes `name` (an FLV) with the Enhanced RTMP FFmpeg once (see [`make_flv`]).
 pub fn enhanced_media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
-    static ENCODING: Mutex<()> = Mutex::new(());
-    let _guard = ENCODING.lock().unwrap_or_else(|e| e.into_inner());
-    let path = media_dir().join(name);
-    if path.exists() {
-        return path;
-    }
-    let tmp = media_dir().join(format!("{name}.{}.tmp", std::process::id()));
-    let status = Command::new(enhanced_ffmpeg())
-        // SVT-AV1 logs on its own unless told: errors only.
-        .env("SVT_LOG", "1")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(ffmpeg_args)
-        .args(["-f", "flv"])
-        .arg(&tmp)
-        .status()
-        .expect("run the Enhanced RTMP ffmpeg");
-    assert!(status.success(), "ffmpeg failed to make {name}");
-    std::fs::rename(&tmp, &path).unwrap();
-    path
+    make_flv(&enhanced_ffmpeg(), name, ffmpeg_args)
 }
 
 /// Spawns the Enhanced RTMP FFmpeg publishing `clip` with `-c copy -f flv` (after `map_args`,
