@@ -8,9 +8,9 @@
 
 mod common;
 
+use common::client::{TestClient, VIDEO};
+
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use common::*;
 use gst::prelude::*;
 use gstrtmpserver::flv::{self, VideoPacket};
-use gstrtmpserver::rtmp::{amf0, Amf0Value, ChunkLimits, ChunkReader, ChunkWriter};
+use gstrtmpserver::rtmp::{amf0, Amf0Value};
 
 const KEY: &str = "enhanced-key";
 
@@ -702,150 +702,6 @@ fn hevc_opus_recorded_into_matroska() {
     assert_eq!(recorded["audio"].len(), expected["audio_0"].1.len());
 }
 
-// ---------------------------------------------------------------------------------------------
-// A minimal publisher for what no current client sends.
-
-struct Publisher {
-    stream: TcpStream,
-    writer: ChunkWriter,
-    reader: ChunkReader,
-}
-
-impl Publisher {
-    fn connect(port: u16, key: &str) -> Publisher {
-        use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let mut hs = Handshake::new(PeerType::Client);
-        stream
-            .write_all(&hs.generate_outbound_p0_and_p1().unwrap())
-            .unwrap();
-        let mut reader = ChunkReader::new(ChunkLimits::default());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut buf = [0u8; 8192];
-        loop {
-            assert!(Instant::now() < deadline, "handshake timed out");
-            let n = match stream.read(&mut buf) {
-                Ok(0) => panic!("closed during the handshake"),
-                Ok(n) => n,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    continue
-                }
-                Err(e) => panic!("{e}"),
-            };
-            match hs.process_bytes(&buf[..n]).unwrap() {
-                HandshakeProcessResult::InProgress { response_bytes } => {
-                    stream.write_all(&response_bytes).unwrap()
-                }
-                HandshakeProcessResult::Completed {
-                    response_bytes,
-                    remaining_bytes,
-                } => {
-                    stream.write_all(&response_bytes).unwrap();
-                    reader.push(&remaining_bytes);
-                    break;
-                }
-            }
-        }
-        let mut p = Publisher {
-            stream,
-            writer: ChunkWriter::new(),
-            reader,
-        };
-        p.send(2, 0, 1, 0, &65536u32.to_be_bytes());
-        p.writer.set_chunk_size(65536);
-        let s = Amf0Value::string;
-        let tc_url = format!("rtmp://127.0.0.1:{port}/app");
-        p.command(
-            0,
-            &[
-                s("connect"),
-                Amf0Value::Number(1.0),
-                Amf0Value::object([
-                    ("app", s("app")),
-                    ("type", s("nonprivate")),
-                    ("tcUrl", Amf0Value::string(tc_url)),
-                ]),
-            ],
-        );
-        p.wait_command("_result");
-        p.command(
-            0,
-            &[s("createStream"), Amf0Value::Number(2.0), Amf0Value::Null],
-        );
-        p.wait_command("_result");
-        p.command(
-            1,
-            &[
-                s("publish"),
-                Amf0Value::Number(3.0),
-                Amf0Value::Null,
-                s(key),
-                s("live"),
-            ],
-        );
-        let status = p.wait_command("onStatus");
-        assert_eq!(
-            status[3].get("code").and_then(Amf0Value::as_str),
-            Some("NetStream.Publish.Start")
-        );
-        p
-    }
-
-    fn send(&mut self, csid: u32, timestamp: u32, type_id: u8, stream_id: u32, payload: &[u8]) {
-        let mut out = Vec::new();
-        self.writer
-            .write(csid, timestamp, type_id, stream_id, payload, &mut out);
-        self.stream.write_all(&out).unwrap();
-    }
-
-    fn command(&mut self, stream_id: u32, values: &[Amf0Value]) {
-        let mut payload = Vec::new();
-        amf0::encode(values, &mut payload);
-        self.send(3, 0, 20, stream_id, &payload);
-    }
-
-    fn metadata(&mut self, props: Amf0Value) {
-        let mut payload = Vec::new();
-        let s = Amf0Value::string;
-        amf0::encode(&[s("@setDataFrame"), s("onMetaData"), props], &mut payload);
-        self.send(4, 0, 18, 1, &payload);
-    }
-
-    fn video(&mut self, timestamp: u32, body: &[u8]) {
-        self.send(6, timestamp, 9, 1, body);
-    }
-
-    fn wait_command(&mut self, name: &str) -> Vec<Amf0Value> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut buf = [0u8; 8192];
-        while Instant::now() < deadline {
-            while let Some(msg) = self.reader.next_message().unwrap() {
-                if msg.type_id == 1 {
-                    let n = u32::from_be_bytes(msg.payload[..4].try_into().unwrap());
-                    self.reader.set_chunk_size(n).unwrap();
-                }
-                if msg.type_id == 20 {
-                    let values = amf0::decode_all(&msg.payload).unwrap();
-                    if values.first().and_then(Amf0Value::as_str) == Some(name) {
-                        return values;
-                    }
-                }
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) => panic!("server closed the connection waiting for {name}"),
-                Ok(n) => self.reader.push(&buf[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-        panic!("no {name}");
-    }
-}
-
 /// The video of an Enhanced RTMP H.265 FLV rewritten in the legacy AVC layout under
 /// `codec_id`: (timestamp, tag body) pairs.
 fn legacy_hevc_tags(clip: &Path, codec_id: u8) -> Vec<(u32, Vec<u8>)> {
@@ -875,15 +731,15 @@ fn publish_legacy_hevc(codec_id: u8) {
     let clip = clip_hevc_opus();
     let expected = expected_packets(&clip);
     let rx = Rx::start();
-    let mut publisher = Publisher::connect(rx.port, KEY);
-    publisher.metadata(Amf0Value::object([
+    let mut publisher = TestClient::publisher(rx.port, "app", KEY);
+    publisher.metadata_object(Amf0Value::object([
         ("width", Amf0Value::Number(640.0)),
         ("height", Amf0Value::Number(360.0)),
         ("videocodecid", Amf0Value::Number(f64::from(codec_id))),
         ("encoder", Amf0Value::string("legacy-hevc-publisher")),
     ]));
     for (timestamp, body) in legacy_hevc_tags(&clip, codec_id) {
-        publisher.video(timestamp, &body);
+        publisher.send(6, timestamp, VIDEO, 1, &body).unwrap();
     }
     drop(publisher);
     rx.wait_eos(Duration::from_secs(10));
@@ -969,14 +825,16 @@ fn mid_stream_sequence_header_changes_caps_before_next_buffer() {
     let second = clip_hevc_small_pq();
     let mut want = expected_packets(&first)["video_0"].1.clone();
     let rx = Rx::start();
-    let mut publisher = Publisher::connect(rx.port, KEY);
-    publisher.metadata(Amf0Value::object([(
+    let mut publisher = TestClient::publisher(rx.port, "app", KEY);
+    publisher.metadata_object(Amf0Value::object([(
         "videocodecid",
         Amf0Value::Number(f64::from(u32::from_be_bytes(*b"hvc1"))),
     )]));
     let mut last = 0;
     for tag in flv_tags(&first).iter().filter(|t| t.kind == 9) {
-        publisher.video(tag.timestamp, &tag.body);
+        publisher
+            .send(6, tag.timestamp, VIDEO, 1, &tag.body)
+            .unwrap();
         last = last.max(tag.timestamp);
     }
     let offset = last + 100;
@@ -987,7 +845,9 @@ fn mid_stream_sequence_header_changes_caps_before_next_buffer() {
         } else {
             tag.body.to_vec()
         };
-        publisher.video(offset + tag.timestamp, &body);
+        publisher
+            .send(6, offset + tag.timestamp, VIDEO, 1, &body)
+            .unwrap();
     }
     drop(publisher);
     rx.wait_eos(Duration::from_secs(10));

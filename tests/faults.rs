@@ -258,19 +258,11 @@ fn blocked_downstream_bounds_memory_and_loses_nothing() {
             *blocked_cb.lock().unwrap() = Some((pad.clone(), id));
         }
     });
-    let rss = || -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    };
-    let before = rss();
+    let before = rss_kib();
     // Full speed: ffmpeg pushes as fast as TCP lets it.
     let child = ffmpeg_publish(&clip, &rx.url(&format!("app/{KEY}")), false);
     std::thread::sleep(Duration::from_secs(3));
-    let during = rss();
+    let during = rss_kib();
     let delivered_while_blocked = rx.pad("video_0").packets.len();
     assert!(
         delivered_while_blocked < 20,

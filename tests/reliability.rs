@@ -19,15 +19,6 @@ use gstrtmpserver::rtmp::{amf0, Amf0Value};
 
 const KEY: &str = "reliable";
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 fn raise_fd_limit() {
     unsafe {
         let mut lim = libc::rlimit {

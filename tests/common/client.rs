@@ -277,6 +277,20 @@ impl TestClient {
         self.send(6, timestamp, VIDEO, 1, &body)
     }
 
+    /// onMetaData with these properties.
+    pub fn metadata_object(&mut self, props: Amf0Value) {
+        let mut payload = Vec::new();
+        amf0::encode(
+            &[
+                Amf0Value::string("@setDataFrame"),
+                Amf0Value::string("onMetaData"),
+                props,
+            ],
+            &mut payload,
+        );
+        self.send(4, 0, DATA, 1, &payload).unwrap();
+    }
+
     /// onMetaData announcing audio and/or video.
     pub fn metadata(&mut self, video: bool, audio: bool) -> std::io::Result<()> {
         let mut props = Vec::new();
