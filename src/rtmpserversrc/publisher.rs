@@ -743,9 +743,14 @@ impl Publisher for SessionPublisher {
         }
     }
 
-    fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Instant) -> Result<(), CloseReason> {
+        // A silent publisher replaced by a newer one is closed now, not at its timeout.
+        if self.slot.evicted.load(Ordering::SeqCst) {
+            return Err(CloseReason::Replaced);
+        }
         self.try_settle(now, false);
         self.refresh_snapshot(now, false);
+        Ok(())
     }
 
     fn finish(mut self: Box<Self>, reason: CloseReason) {

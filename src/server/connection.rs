@@ -113,7 +113,9 @@ pub(super) fn run(
                 }
 
                 if let Some(publisher) = conn.publisher.as_mut() {
-                    publisher.tick(now);
+                    if let Err(reason) = publisher.tick(now) {
+                        break reason;
+                    }
                 }
             }
             Err(err) if err.kind() == ErrorKind::Interrupted => continue,

@@ -91,8 +91,11 @@ impl CloseReason {
 pub trait Publisher: Send {
     /// A media or data message; an error ends the connection.
     fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason>;
-    /// Called when the socket had nothing to read for a while, for time-based decisions.
-    fn tick(&mut self, _now: Instant) {}
+    /// Called when the socket had nothing to read for a while, for time-based decisions; an
+    /// error ends the connection.
+    fn tick(&mut self, _now: Instant) -> Result<(), CloseReason> {
+        Ok(())
+    }
     /// The publish is over.
     fn finish(self: Box<Self>, reason: CloseReason);
 }
