@@ -19,6 +19,9 @@ use gstrtmpserver::rtmp::{amf0, Amf0Value};
 
 const KEY: &str = "reliable";
 
+/// The two tests measure this process's memory: they must not run at the same time.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn raise_fd_limit() {
     unsafe {
         let mut lim = libc::rlimit {
@@ -190,6 +193,7 @@ fn closed(s: &mut TcpStream, timeout: Duration) -> bool {
 
 #[test]
 fn real_publisher_survives_hostile_load() {
+    let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     raise_fd_limit();
     let clip = clip_h264_aac(10);
     let rx = Receiver::start(&[
@@ -362,6 +366,7 @@ fn real_publisher_survives_hostile_load() {
 
 #[test]
 fn thousand_idle_connections_cost_little_and_are_reaped() {
+    let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     raise_fd_limit();
     let rx = Receiver::start(&[
         ("stream-key", KEY),
