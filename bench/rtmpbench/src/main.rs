@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Benchmark tools for gst-plugin-rtmpserver.
+//!
+//! rtmpbench publish --url rtmp://127.0.0.1:PORT/app/key --file clip.flv [--conns N]
+//!                   [--port-base P] [--duration S] [--fast | --idle] [--spread-ms MS] [--log FILE]
+//!   Replay publisher. `{i}` in the URL is the connection index, `{port}` is port-base + i.
+//!   Prints a JSON summary; --log writes when the last byte of each message entered the socket.
+//!   --hold-ms MS waits between publish and the first message.
+//!   --idle sends only the metadata and sequence headers, then holds the connection --duration s.
+//! rtmpbench floor [--port P] [--conns N] [--parse] [--log FILE] [--exit]
+//!   Minimal receiver (the cost floor): handshake, connect/createStream/publish replies, then
+//!   reads the bytes. Prints "LISTENING port", then "DONE {json}" after N connections ended.
+
+mod floor;
+mod flv;
+mod publish;
+mod rtmp;
+mod util;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("publish") => publish::main(&args[1..]),
+        Some("floor") => floor::main(&args[1..]),
+        _ => Err("usage: rtmpbench publish|floor [options] (see src/main.rs)".into()),
+    };
+    if let Err(e) = result {
+        eprintln!("rtmpbench: {e}");
+        std::process::exit(1);
+    }
+}
