@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests of the protocol layers and end-to-end tests with real clients
-# (Debian's ffmpeg, GStreamer's rtmp2sink). Installs what is missing first.
+# Runs every test: unit tests of the protocol layers, end-to-end tests with real clients
+# (Debian's ffmpeg 5.1, FFmpeg 9 from imageio-ffmpeg, GStreamer's rtmp2sink, headless Chromium
+# for the demo page), the reliability suite, the meson packaging check, a short fuzz run of every
+# fuzz target and a smoke run of the benchmark harness. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --locked --all-targets
 cargo test --locked -- --test-threads=2
 bash scripts/meson-check.sh
-# tests/browser.rs (part of the above) played the demo page in headless Chromium:
+bash fuzz/ci-smoke.sh "${FUZZ_SECONDS:-15}"
+bash bench/run.sh --quick
+# tests/browser.rs (part of cargo test) played the demo page in headless Chromium:
 echo "all tests passed; the demo page as the browser test saw it: target/demo-screenshot.png"
