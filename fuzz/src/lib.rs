@@ -4,8 +4,6 @@
 //! need GStreamer. Each module only refers to itself (`super::`) or to its siblings at the
 //! crate root (`crate::rtmp`, `crate::flv`, `crate::auth`), which this layout reproduces.
 
-#![allow(dead_code)]
-
 #[path = "../../src/rtmp/mod.rs"]
 pub mod rtmp;
 

@@ -129,6 +129,9 @@ pub enum SessionEvent {
     },
 }
 
+/// Replies held back while a connect is pending, at most.
+pub const MAX_DEFERRED: usize = 64;
+
 /// Why the session cannot continue; the connection should be closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionError {
@@ -795,9 +798,15 @@ impl ServerSession {
         self.send(chunk_stream, type_id::COMMAND_AMF0, stream_id, payload);
     }
 
-    /// Writes a reply, or holds it back while a connect is pending (see module docs).
+    /// Writes a reply, or holds it back while a connect is pending (see module docs). Real
+    /// clients send a handful of commands before their connect is answered; past
+    /// [`MAX_DEFERRED`] replies a client is only flooding, and its further replies are dropped,
+    /// so memory stays bounded however slow the connect decision is.
     fn send(&mut self, chunk_stream: u32, kind: u8, stream_id: u32, payload: Vec<u8>) {
         if matches!(self.phase, Phase::ConnectPending { .. }) {
+            if self.deferred.len() >= MAX_DEFERRED {
+                return;
+            }
             self.deferred.push(OutMessage {
                 csid: chunk_stream,
                 type_id: kind,
@@ -1239,6 +1248,20 @@ mod tests {
             names,
             vec![("_result".into(), 1.0), ("_result".into(), 2.0)]
         );
+    }
+
+    #[test]
+    fn replies_held_during_a_pending_connect_are_bounded() {
+        let (mut server, c2) = handshake();
+        let mut client = Client::new();
+        let mut input = c2;
+        input.extend(client.command(0, "connect", connect_object(), vec![]));
+        // releaseStream with a transaction id is answered each time, without any limit of its own.
+        for _ in 0..MAX_DEFERRED + 100 {
+            input.extend(client.command(0, "releaseStream", Amf0Value::Null, vec![s("key")]));
+        }
+        server.handle_input(&input).unwrap();
+        assert_eq!(server.deferred.len(), MAX_DEFERRED);
     }
 
     fn connected() -> (ServerSession, Client) {
