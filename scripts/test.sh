@@ -10,6 +10,6 @@ cargo build --locked --all-targets
 cargo test --locked -- --test-threads=2
 bash scripts/meson-check.sh
 bash fuzz/ci-smoke.sh "${FUZZ_SECONDS:-15}"
-bash bench/run.sh --quick
+bash bench/run.sh --quick --output target/bench-smoke.md
 # tests/browser.rs (part of cargo test) played the demo page in headless Chromium:
 echo "all tests passed; the demo page as the browser test saw it: target/demo-screenshot.png"
