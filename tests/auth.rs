@@ -191,6 +191,16 @@ fn ffmpeg_url_credentials_publish_and_failures_say_why() {
         .map(|s| s.get::<String>("user").unwrap())
         .collect();
     assert_eq!(users, ["alice", "mallory"]);
+    // The same failures as messages of their own, for applications watching logins.
+    let auth_failed: Vec<String> = rx
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.name() == "rtmpserversrc-auth-failed")
+        .map(|s| s.get::<String>("user").unwrap())
+        .collect();
+    assert_eq!(auth_failed, ["alice", "mallory"]);
     for s in &rej {
         assert_eq!(
             s.get::<String>("code").unwrap(),

@@ -905,3 +905,45 @@ fn mid_stream_sequence_header_changes_caps_before_next_buffer() {
         320
     );
 }
+
+#[test]
+fn connect_result_states_enhanced_rtmp_support_to_clients_that_ask() {
+    let rx = Rx::start();
+    let mut client = TestClient::open(rx.port).unwrap();
+    client.handshake().unwrap();
+    let fourccs = ["hvc1", "av01", "Opus"].map(Amf0Value::string).to_vec();
+    let result = client
+        .connect_with(
+            "app",
+            vec![
+                ("fourCcList", Amf0Value::StrictArray(fourccs)),
+                ("capsEx", Amf0Value::Number(0.0)),
+            ],
+        )
+        .expect("connect accepted");
+    let props = &result[2];
+    let Some(Amf0Value::StrictArray(list)) = props.get("fourCcList") else {
+        panic!("no fourCcList in {props:?}");
+    };
+    let list: Vec<&str> = list.iter().filter_map(Amf0Value::as_str).collect();
+    for fourcc in [
+        "avc1", "hvc1", "av01", "vp09", "mp4a", "Opus", "fLaC", "ac-3", "ec-3",
+    ] {
+        assert!(list.contains(&fourcc), "{fourcc} missing from {list:?}");
+    }
+    assert!(props
+        .get("videoFourCcInfoMap")
+        .and_then(|m| m.get("hvc1"))
+        .is_some());
+    // Multitrack, ModEx and nanosecond offsets.
+    assert_eq!(
+        props.get("capsEx").and_then(Amf0Value::as_number),
+        Some(14.0)
+    );
+
+    // A legacy client (no fourCcList) gets the classic reply only.
+    let mut legacy = TestClient::open(rx.port).unwrap();
+    legacy.handshake().unwrap();
+    let result = legacy.connect_app("app").expect("connect accepted");
+    assert!(result[2].get("fourCcList").is_none());
+}

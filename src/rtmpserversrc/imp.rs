@@ -762,5 +762,17 @@ impl RtmpServerSrc {
         let _ = self
             .obj()
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        // Authentication failures get a message of their own too, so an application watching
+        // for password guessing or a misconfigured encoder need not parse reasons.
+        if rejection.reason.starts_with("auth-") || rejection.reason == "too-many-failures" {
+            let s = gst::Structure::builder("rtmpserversrc-auth-failed")
+                .field("client-address", peer.to_string())
+                .field("reason", rejection.reason)
+                .field_if_some("user", user)
+                .build();
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
     }
 }

@@ -134,21 +134,32 @@ impl TestClient {
 
     /// connect → Some(values of `_result`) or Err(values of `_error`).
     pub fn connect_app(&mut self, app: &str) -> Result<Vec<Amf0Value>, Vec<Amf0Value>> {
+        self.connect_with(app, Vec::new())
+    }
+
+    /// connect with extra properties in the command object (e.g. Enhanced RTMP's fourCcList).
+    pub fn connect_with(
+        &mut self,
+        app: &str,
+        extra: Vec<(&str, Amf0Value)>,
+    ) -> Result<Vec<Amf0Value>, Vec<Amf0Value>> {
         let tc_url = format!("rtmp://127.0.0.1:{}/{app}", self.port);
+        let mut props = vec![
+            ("app", Amf0Value::string(app)),
+            ("type", Amf0Value::string("nonprivate")),
+            (
+                "flashVer",
+                Amf0Value::string("FMLE/3.0 (compatible; testclient)"),
+            ),
+            ("tcUrl", Amf0Value::string(tc_url)),
+        ];
+        props.extend(extra);
         self.command(
             0,
             &[
                 Amf0Value::string("connect"),
                 Amf0Value::Number(1.0),
-                Amf0Value::object([
-                    ("app", Amf0Value::string(app)),
-                    ("type", Amf0Value::string("nonprivate")),
-                    (
-                        "flashVer",
-                        Amf0Value::string("FMLE/3.0 (compatible; testclient)"),
-                    ),
-                    ("tcUrl", Amf0Value::string(tc_url)),
-                ]),
+                Amf0Value::object(props),
             ],
         )
         .map_err(|_| Vec::new())?;
