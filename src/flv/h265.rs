@@ -319,10 +319,8 @@ fn read_sps_tail(
         return Ok(());
     }
     // vui_parameters()
-    if b.flag()? {
-        if b.u8(8)? == 255 {
-            b.skip(32)?;
-        }
+    if b.flag()? && b.u8(8)? == 255 {
+        b.skip(32)?;
     }
     if b.flag()? {
         b.flag()?;

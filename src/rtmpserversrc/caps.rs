@@ -334,7 +334,7 @@ pub(super) fn audio_caps(
         }
         AudioCodec::Flac => {
             let mut b = rate_channels(gst::Caps::builder("audio/x-flac").field("framed", true));
-            if let Some(headers) = config.and_then(|c| flac_stream_headers(c)) {
+            if let Some(headers) = config.and_then(flac_stream_headers) {
                 b = b.field("streamheader", gst::Array::new(headers));
             }
             b.build()

@@ -415,7 +415,7 @@ impl ElementImpl for RtmpServerSrc {
                     "video/x-h266",
                 ]
                 .into_iter()
-                .map(|name| gst::Structure::new_empty(name)),
+                .map(gst::Structure::new_empty),
             );
             let audio = gst::Caps::from_iter([
                 gst::Structure::builder("audio/mpeg")

@@ -270,12 +270,10 @@ impl Connection<'_> {
                 timestamp,
                 values,
             } => self.media(stream_id, MediaMessage::Metadata { timestamp, values })?,
-            SessionEvent::Unpublish { stream_id } => {
-                if self.publishing_stream == Some(stream_id) {
-                    self.publishing_stream = None;
-                    if let Some(publisher) = self.publisher.take() {
-                        publisher.finish(CloseReason::PeerClosed);
-                    }
+            SessionEvent::Unpublish { stream_id } if self.publishing_stream == Some(stream_id) => {
+                self.publishing_stream = None;
+                if let Some(publisher) = self.publisher.take() {
+                    publisher.finish(CloseReason::PeerClosed);
                 }
             }
             _ => {}
