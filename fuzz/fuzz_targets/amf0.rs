@@ -13,7 +13,10 @@ fn same_f64(a: f64, b: f64) -> bool {
 }
 
 fn same_props(a: &[(String, Amf0Value)], b: &[(String, Amf0Value)]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
 }
 
 fn same(a: &Amf0Value, b: &Amf0Value) -> bool {
@@ -21,8 +24,14 @@ fn same(a: &Amf0Value, b: &Amf0Value) -> bool {
     match (a, b) {
         (Number(x), Number(y)) => same_f64(*x, *y),
         (
-            Date { millis: x, timezone: tx },
-            Date { millis: y, timezone: ty },
+            Date {
+                millis: x,
+                timezone: tx,
+            },
+            Date {
+                millis: y,
+                timezone: ty,
+            },
         ) => same_f64(*x, *y) && tx == ty,
         (Object(x), Object(y)) | (EcmaArray(x), EcmaArray(y)) => same_props(x, y),
         (StrictArray(x), StrictArray(y)) => {

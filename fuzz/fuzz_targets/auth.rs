@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use rtmpserver_fuzz::auth::{
-    adobe_response, default_port, parse_query, parse_tc_url, split_authmod, verify_port,
-    AdobeAuth, AuthFailure, AuthQuery, ConnectAuth, NEED_AUTH_DESCRIPTION,
+    adobe_response, default_port, parse_query, parse_tc_url, split_authmod, verify_port, AdobeAuth,
+    AuthFailure, AuthQuery, ConnectAuth, NEED_AUTH_DESCRIPTION,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -14,6 +14,7 @@
 use libfuzzer_sys::fuzz_target;
 use rtmpserver_fuzz::rtmp::message::type_id;
 use rtmpserver_fuzz::rtmp::{ChunkError, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
+use rtmpserver_fuzz::split;
 
 struct Run {
     messages: Vec<RawMessage>,
@@ -25,14 +26,24 @@ fn drain(reader: &mut ChunkReader, control: bool, run: &mut Run) -> bool {
         match reader.next_message() {
             Ok(Some(m)) => {
                 if control && m.type_id == type_id::SET_CHUNK_SIZE && m.payload.len() >= 4 {
-                    let n = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
+                    let n = u32::from_be_bytes([
+                        m.payload[0],
+                        m.payload[1],
+                        m.payload[2],
+                        m.payload[3],
+                    ]);
                     if let Err(e) = reader.set_chunk_size(n) {
                         run.messages.push(m);
                         run.error = Some(e);
                         return false;
                     }
                 } else if control && m.type_id == type_id::ABORT && m.payload.len() >= 4 {
-                    let n = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
+                    let n = u32::from_be_bytes([
+                        m.payload[0],
+                        m.payload[1],
+                        m.payload[2],
+                        m.payload[3],
+                    ]);
                     reader.abort(n);
                 }
                 run.messages.push(m);
@@ -59,26 +70,6 @@ fn run(limits: ChunkLimits, control: bool, pieces: &[&[u8]]) -> Run {
         }
     }
     out
-}
-
-fn split<'a>(data: &'a [u8], seed: u8) -> Vec<&'a [u8]> {
-    if seed == 0 {
-        return vec![data];
-    }
-    let max = usize::from(seed) * 8;
-    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(seed);
-    let mut rest = data;
-    let mut pieces = Vec::new();
-    while !rest.is_empty() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let n = (state % max as u64) as usize + 1;
-        let (a, b) = rest.split_at(n.min(rest.len()));
-        pieces.push(a);
-        rest = b;
-    }
-    pieces
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -111,7 +102,14 @@ fuzz_target!(|data: &[u8]| {
     writer.set_chunk_size(u32::from(cfg[1]) + 1);
     let mut wire = Vec::new();
     for m in &whole.messages {
-        writer.write(m.csid, m.timestamp, m.type_id, m.stream_id, &m.payload, &mut wire);
+        writer.write(
+            m.csid,
+            m.timestamp,
+            m.type_id,
+            m.stream_id,
+            &m.payload,
+            &mut wire,
+        );
     }
     let mut reader = ChunkReader::new(ChunkLimits {
         max_message_size: limits.max_message_size,
@@ -121,7 +119,10 @@ fuzz_target!(|data: &[u8]| {
     reader.set_chunk_size(u32::from(cfg[1]) + 1).unwrap();
     reader.push(&wire);
     for expected in &whole.messages {
-        let got = reader.next_message().expect("re-read failed").expect("re-read short");
+        let got = reader
+            .next_message()
+            .expect("re-read failed")
+            .expect("re-read short");
         assert_eq!(&got, expected, "writer/reader round trip");
     }
     assert_eq!(reader.next_message(), Ok(None));

@@ -22,6 +22,7 @@ use rtmpserver_fuzz::rtmp::message::{parse_u32, type_id};
 use rtmpserver_fuzz::rtmp::{
     ChunkLimits, ChunkReader, Command, ServerSession, SessionConfig, SessionError, SessionEvent,
 };
+use rtmpserver_fuzz::split;
 
 const S0S1S2_LEN: usize = 1 + 2 * 1536;
 
@@ -43,26 +44,6 @@ fn client_handshake() -> &'static (Vec<u8>, Vec<u8>) {
     })
 }
 
-fn split<'a>(data: &'a [u8], seed: u8) -> Vec<&'a [u8]> {
-    if seed == 0 {
-        return vec![data];
-    }
-    let max = usize::from(seed) * 16;
-    let mut state = 0x2545_F491_4F6C_DD1Du64 ^ u64::from(seed);
-    let mut rest = data;
-    let mut pieces = Vec::new();
-    while !rest.is_empty() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let n = (state % max as u64) as usize + 1;
-        let (a, b) = rest.split_at(n.min(rest.len()));
-        pieces.push(a);
-        rest = b;
-    }
-    pieces
-}
-
 /// Reads the server's output as a client would.
 struct Peer {
     skip: usize,
@@ -75,11 +56,17 @@ impl Peer {
         self.skip -= skip;
         out = &out[skip..];
         self.reader.push(out);
-        while let Some(m) = self.reader.next_message().expect("server wrote a bad chunk stream") {
+        while let Some(m) = self
+            .reader
+            .next_message()
+            .expect("server wrote a bad chunk stream")
+        {
             match m.type_id {
                 type_id::SET_CHUNK_SIZE => {
                     let n = parse_u32(&m.payload, "chunk size").expect("server SetChunkSize");
-                    self.reader.set_chunk_size(n).expect("server chunk size in range");
+                    self.reader
+                        .set_chunk_size(n)
+                        .expect("server chunk size in range");
                 }
                 type_id::COMMAND_AMF0 => {
                     Command::parse(m.type_id, &m.payload).expect("server command decodes");
@@ -173,8 +160,9 @@ fuzz_target!(|data: &[u8]| {
                             session.reject_connect("NetConnection.Connect.Rejected", "no")
                         }
                         SessionEvent::ConnectRequest { .. } => session.accept_connect(vec![]),
-                        SessionEvent::PublishRequest { stream_id, .. } if reject_publish => session
-                            .reject_publish(*stream_id, "NetStream.Publish.BadName", "taken"),
+                        SessionEvent::PublishRequest { stream_id, .. } if reject_publish => {
+                            session.reject_publish(*stream_id, "NetStream.Publish.BadName", "taken")
+                        }
                         SessionEvent::PublishRequest { stream_id, .. } => {
                             session.accept_publish(*stream_id)
                         }

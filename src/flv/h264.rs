@@ -2,7 +2,7 @@
 
 use super::bitreader::{unescape_rbsp, BitReader};
 use super::h265;
-use super::info::{chroma_format_name, reduced, ColorInfo, VideoInfo};
+use super::info::{chroma_format_name, read_vui_signal_type, reduced, VideoInfo};
 use super::reader::ByteReader;
 use super::FlvError;
 
@@ -257,21 +257,8 @@ fn read_vui(b: &mut BitReader<'_>, info: &mut VideoInfo) -> Result<(), FlvError>
     if b.flag()? {
         let _overscan_appropriate = b.flag()?;
     }
-    if b.flag()? {
-        let _video_format = b.bits(3)?;
-        let full_range = b.flag()?;
-        if b.flag()? {
-            info.colorimetry = Some(ColorInfo {
-                primaries: b.u8(8)?,
-                transfer: b.u8(8)?,
-                matrix: b.u8(8)?,
-                full_range,
-            });
-        }
-    }
-    if b.flag()? {
-        b.ue()?;
-        b.ue()?;
+    if let Some(color) = read_vui_signal_type(b)? {
+        info.colorimetry = Some(color);
     }
     if b.flag()? {
         let num_units_in_tick = b.bits(32)?;

@@ -1,7 +1,7 @@
 //! HEVCDecoderConfigurationRecord (hvcC) and the H.265 SPS picture size.
 
 use super::bitreader::{unescape_rbsp, BitReader};
-use super::info::{chroma_format_name, reduced, ColorInfo, VideoInfo};
+use super::info::{chroma_format_name, read_vui_signal_type, reduced, ColorInfo, VideoInfo};
 use super::reader::ByteReader;
 use super::FlvError;
 
@@ -325,21 +325,8 @@ fn read_sps_tail(
     if b.flag()? {
         b.flag()?;
     }
-    if b.flag()? {
-        let _video_format = b.bits(3)?;
-        let full_range = b.flag()?;
-        if b.flag()? {
-            size.color = Some(ColorInfo {
-                primaries: b.u8(8)?,
-                transfer: b.u8(8)?,
-                matrix: b.u8(8)?,
-                full_range,
-            });
-        }
-    }
-    if b.flag()? {
-        b.ue()?;
-        b.ue()?;
+    if let Some(color) = read_vui_signal_type(b)? {
+        size.color = Some(color);
     }
     // neutral_chroma_indication, field_seq, frame_field_info_present.
     b.skip(3)?;

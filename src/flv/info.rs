@@ -406,3 +406,30 @@ mod vector_tests {
         }
     }
 }
+
+/// The part of an H.264/H.265 VUI both codecs share, right after the overscan fields:
+/// video_signal_type (with the colour description) and chroma_loc_info. Returns the colour
+/// description when the stream has one.
+pub(super) fn read_vui_signal_type(
+    b: &mut super::bitreader::BitReader<'_>,
+) -> Result<Option<ColorInfo>, super::FlvError> {
+    let mut color = None;
+    if b.flag()? {
+        let _video_format = b.bits(3)?;
+        let full_range = b.flag()?;
+        if b.flag()? {
+            color = Some(ColorInfo {
+                primaries: b.u8(8)?,
+                transfer: b.u8(8)?,
+                matrix: b.u8(8)?,
+                full_range,
+            });
+        }
+    }
+    // chroma_loc_info: top and bottom field sample locations.
+    if b.flag()? {
+        b.ue()?;
+        b.ue()?;
+    }
+    Ok(color)
+}
