@@ -751,6 +751,14 @@ impl RtmpServerSrc {
         user: Option<&str>,
         rejection: &crate::server::Rejection,
     ) {
+        // Every refusal is logged here, once per element told, with the peer and no secret.
+        gst::warning!(
+            CAT,
+            imp = self,
+            "{peer} rejected: {} ({})",
+            rejection.reason,
+            rejection.description
+        );
         self.counters.rejected(rejection.reason);
         let s = gst::Structure::builder("rtmpserversrc-rejected")
             .field("client-address", peer.to_string())

@@ -124,15 +124,11 @@ impl IngestHandler for Router {
                 "bad-application",
                 format!("application '{app}' not found"),
             );
-            gst::warning!(
-                CAT,
-                "connect from {} rejected: application '{app}' not served",
-                info.peer
-            );
             if let Some(port) = self.port.upgrade() {
                 // Tell every element on the port: the application may be a typo of theirs.
                 let elements = port.active_elements();
                 if elements.is_empty() {
+                    gst::warning!(CAT, "connect from {} rejected: {app} not served", info.peer);
                     port.counters.rejected(rejection.reason);
                 }
                 for (_, e) in elements {
@@ -158,13 +154,6 @@ impl IngestHandler for Router {
                     rejection.reason
                 );
             } else {
-                gst::warning!(
-                    CAT,
-                    obj = element,
-                    "connect from {} (app '{app}') rejected: {}",
-                    info.peer,
-                    rejection.reason
-                );
                 imp.post_rejected(info.peer, user, rejection);
             }
         }
@@ -186,16 +175,16 @@ impl IngestHandler for Router {
             .or_else(|| candidates.iter().find(|(_, e)| key_of(e).is_empty()));
         let Some((route, element)) = target else {
             let rejection = reject(PUBLISH_DENIED, "bad-stream-key", "stream key rejected");
-            gst::warning!(
-                CAT,
-                "publish from {} rejected: no element serves that stream key",
-                info.peer
-            );
             for (_, e) in &candidates {
                 e.imp()
                     .post_rejected(info.peer, info.user.as_deref(), &rejection);
             }
             if candidates.is_empty() {
+                gst::warning!(
+                    CAT,
+                    "publish from {} rejected: no element serves it",
+                    info.peer
+                );
                 if let Some(port) = self.port.upgrade() {
                     port.counters.rejected(rejection.reason);
                 }
@@ -207,12 +196,6 @@ impl IngestHandler for Router {
                 PUBLISH_DENIED,
                 "bad-credentials-for-key",
                 "stream key rejected",
-            );
-            gst::warning!(
-                CAT,
-                obj = element,
-                "publish from {} rejected: authenticated for another stream",
-                info.peer
             );
             element
                 .imp()
@@ -258,12 +241,6 @@ fn element_publish(
     let settings = imp.settings.lock().unwrap().clone();
     if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
         let rejection = reject(PUBLISH_DENIED, "bad-stream-key", "stream key rejected");
-        gst::warning!(
-            CAT,
-            obj = element,
-            "publish from {} rejected: wrong stream key",
-            info.peer
-        );
         imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
         return Err(rejection);
     }
@@ -283,12 +260,10 @@ fn element_publish(
         ],
     );
     if !allowed {
-        let rejection = reject(PUBLISH_DENIED, "refused-by-application", "publish refused");
-        gst::warning!(
-            CAT,
-            obj = element,
-            "publish from {} refused by the application",
-            info.peer
+        let rejection = reject(
+            PUBLISH_DENIED,
+            "refused-by-application",
+            "publish refused by the application",
         );
         imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
         return Err(rejection);
@@ -323,13 +298,7 @@ fn element_publish(
                     "already-publishing",
                     "this stream is already being published",
                 );
-                gst::warning!(
-                    CAT,
-                    obj = element,
-                    "publish from {} rejected: {} is publishing",
-                    info.peer,
-                    current.peer
-                );
+                gst::debug!(CAT, obj = element, "{} is publishing", current.peer);
                 drop(active);
                 imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
                 return Err(rejection);
