@@ -651,16 +651,7 @@ fn hevc_opus_recorded_into_matroska() {
     let child = enhanced_ffmpeg_publish(&clip, &url, true, &["-map", "0"]);
     let (ok, err) = wait_child(child, Duration::from_secs(20));
     assert!(ok, "ffmpeg failed: {err}");
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(10),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
-    pipeline.set_state(gst::State::Null).unwrap();
+    expect_eos_then_stop(&pipeline, "EOS");
 
     // Debian's ffprobe reads the recording: codecs and durations.
     let probe = Command::new("ffprobe")

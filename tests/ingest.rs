@@ -108,15 +108,7 @@ fn ffmpeg_into_matroskamux_file_is_bit_exact() {
     let child = ffmpeg_publish(&clip, &format!("rtmp://127.0.0.1:{port}/app/{KEY}"), true);
     let (ok, err) = wait_child(child, Duration::from_secs(30));
     assert!(ok, "ffmpeg failed: {err}");
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(10),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
-    pipeline.set_state(gst::State::Null).unwrap();
+    expect_eos_then_stop(&pipeline, "EOS");
 
     let framemd5 = |path: &std::path::Path, stream: &str| -> Vec<String> {
         let out = Command::new("ffmpeg")
@@ -288,15 +280,7 @@ fn eos_on_disconnect_after_kill_finalizes_recording() {
     std::thread::sleep(Duration::from_secs(3));
     child.kill().unwrap();
     child.wait().unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(10),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS after the publisher was killed");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
-    pipeline.set_state(gst::State::Null).unwrap();
+    expect_eos_then_stop(&pipeline, "EOS after the publisher was killed");
     let probe = Command::new("ffprobe")
         .args([
             "-v",

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::client::{TestClient, COMMAND};
+use common::client::{closed_within, TestClient, COMMAND};
 use common::*;
 use gst::prelude::*;
 use gstrtmpserver::rtmp::{amf0, Amf0Value};
@@ -53,7 +53,7 @@ fn junk(port: u16) -> bool {
         })
         .collect();
     let _ = s.write_all(&junk);
-    closed(&mut s, Duration::from_secs(3))
+    closed_within(&mut s, Duration::from_secs(3))
 }
 
 fn half_handshake(port: u16) -> bool {
@@ -62,16 +62,13 @@ fn half_handshake(port: u16) -> bool {
     };
     let _ = s.write_all(&[3u8; 700]);
     // Reaped by the publish deadline (2 s in this suite).
-    closed(&mut s, Duration::from_secs(5))
+    closed_within(&mut s, Duration::from_secs(5))
 }
 
 fn slow_loris(port: u16) -> bool {
-    let Ok(mut c) = TestClient::open(port) else {
+    let Some(mut c) = TestClient::handshaken(port) else {
         return false;
     };
-    if c.handshake().is_err() {
-        return false;
-    }
     let mut payload = Vec::new();
     amf0::encode(
         &[Amf0Value::string("connect"), Amf0Value::Number(1.0)],
@@ -92,12 +89,9 @@ fn slow_loris(port: u16) -> bool {
 }
 
 fn oversize_length(port: u16) -> bool {
-    let Ok(mut c) = TestClient::open(port) else {
+    let Some(mut c) = TestClient::handshaken(port) else {
         return false;
     };
-    if c.handshake().is_err() {
-        return false;
-    }
     // Basic header fmt 0 csid 3, timestamp 0, length 0xFFFFFF, type 20, stream 0.
     let header = [0x03, 0, 0, 0, 0xFF, 0xFF, 0xFF, COMMAND, 0, 0, 0, 0];
     let _ = c.stream.write_all(&header);
@@ -106,12 +100,9 @@ fn oversize_length(port: u16) -> bool {
 }
 
 fn deep_amf(port: u16) -> bool {
-    let Ok(mut c) = TestClient::open(port) else {
+    let Some(mut c) = TestClient::handshaken(port) else {
         return false;
     };
-    if c.handshake().is_err() {
-        return false;
-    }
     let mut payload = Vec::new();
     amf0::encode(
         &[Amf0Value::string("connect"), Amf0Value::Number(1.0)],
@@ -127,12 +118,9 @@ fn deep_amf(port: u16) -> bool {
 }
 
 fn chunk_size_zero(port: u16) -> bool {
-    let Ok(mut c) = TestClient::open(port) else {
+    let Some(mut c) = TestClient::handshaken(port) else {
         return false;
     };
-    if c.handshake().is_err() {
-        return false;
-    }
     let _ = c.send(2, 0, 1, 0, &0u32.to_be_bytes());
     c.closed_within(Duration::from_secs(3))
 }
@@ -140,10 +128,10 @@ fn chunk_size_zero(port: u16) -> bool {
 /// A valid client that interleaves two messages on two chunk streams, then publishes a wrong
 /// key: it must be answered (not crash anything) with NetStream.Publish.Denied.
 fn interleaved_wrong_key(port: u16) -> bool {
-    let Ok(mut c) = TestClient::open(port) else {
+    let Some(mut c) = TestClient::handshaken(port) else {
         return false;
     };
-    if c.handshake().is_err() || c.connect_app("app").is_err() {
+    if c.connect_app("app").is_err() {
         return false;
     }
     // Two 300-byte metadata messages on csids 4 and 6, chunked at 128 and interleaved by hand.
@@ -162,33 +150,13 @@ fn interleaved_wrong_key(port: u16) -> bool {
 }
 
 fn duplicate_publisher(port: u16) -> bool {
-    let Ok(mut c) = TestClient::open(port) else {
+    let Some(mut c) = TestClient::handshaken(port) else {
         return false;
     };
-    if c.handshake().is_err() || c.connect_app("app").is_err() {
+    if c.connect_app("app").is_err() {
         return false;
     }
     c.publish(KEY).as_deref() == Some("NetStream.Publish.BadName")
-}
-
-fn closed(s: &mut TcpStream, timeout: Duration) -> bool {
-    use std::io::Read;
-    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
-    let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 #[test]

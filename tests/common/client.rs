@@ -34,6 +34,13 @@ impl TestClient {
         })
     }
 
+    /// A connection past the handshake, or None when the server refused it.
+    pub fn handshaken(port: u16) -> Option<TestClient> {
+        let mut c = TestClient::open(port).ok()?;
+        c.handshake().ok()?;
+        Some(c)
+    }
+
     pub fn handshake(&mut self) -> std::io::Result<()> {
         let mut hs = Handshake::new(PeerType::Client);
         let c0c1 = hs
@@ -210,18 +217,24 @@ impl TestClient {
 
     /// Whether the server closed the connection within `timeout`.
     pub fn closed_within(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
-        while Instant::now() < deadline {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => return true,
-            }
-        }
-        false
+        closed_within(&mut self.stream, timeout)
     }
+}
+
+/// Whether the server closed `stream` within `timeout` (data it sends meanwhile is discarded).
+pub fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
 }
 
 /// AudioSpecificConfig of AAC-LC, 48 kHz, stereo.

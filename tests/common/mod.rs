@@ -515,6 +515,20 @@ pub fn rtmp2sink_publish(
     (out.status.success() && !text.contains("ERROR"), text)
 }
 
+/// Waits up to 10 s for `pipeline` to reach EOS (failing on an error message), then stops it.
+pub fn expect_eos_then_stop(pipeline: &gst::Element, what: &str) {
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .unwrap_or_else(|| panic!("no EOS: {what}"));
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{what}: {msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
 /// Resident memory of this test process, in KiB.
 pub fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
