@@ -12,29 +12,8 @@ use rtmpserver_fuzz::flv::{
     video_frame_size, video_info, AudioCodec, AudioPacket, VideoCodec, VideoPacket,
 };
 
-const VIDEO: [VideoCodec; 6] = [
-    VideoCodec::H264,
-    VideoCodec::H265,
-    VideoCodec::Av1,
-    VideoCodec::Vp9,
-    VideoCodec::Vp8,
-    VideoCodec::Vvc,
-];
-
-const AUDIO: [AudioCodec; 12] = [
-    AudioCodec::Aac,
-    AudioCodec::Mp3,
-    AudioCodec::Opus,
-    AudioCodec::Flac,
-    AudioCodec::Ac3,
-    AudioCodec::Eac3,
-    AudioCodec::Pcm,
-    AudioCodec::Adpcm,
-    AudioCodec::G711A,
-    AudioCodec::G711U,
-    AudioCodec::Speex,
-    AudioCodec::Nellymoser,
-];
+const VIDEO: [VideoCodec; 6] = VideoCodec::ALL;
+const AUDIO: [AudioCodec; 12] = AudioCodec::ALL;
 
 fn within(outer: &Bytes, inner: &Bytes) {
     // Media payloads are slices of the input, never copies.

@@ -381,25 +381,11 @@ mod vector_tests {
         for fill in [0x00u8, 0x01, 0x7f, 0x80, 0xff] {
             for len in [0usize, 1, 4, 7, 23, 64, 300] {
                 let data = vec![fill; len];
-                for codec in [
-                    VideoCodec::H264,
-                    VideoCodec::H265,
-                    VideoCodec::Av1,
-                    VideoCodec::Vp9,
-                    VideoCodec::Vp8,
-                    VideoCodec::Vvc,
-                ] {
+                for codec in VideoCodec::ALL {
                     let _ = video_info(codec, &data);
                     let _ = video_frame_size(codec, &data);
                 }
-                for codec in [
-                    AudioCodec::Aac,
-                    AudioCodec::Opus,
-                    AudioCodec::Flac,
-                    AudioCodec::Mp3,
-                    AudioCodec::Ac3,
-                    AudioCodec::Eac3,
-                ] {
+                for codec in AudioCodec::ALL {
                     let _ = audio_info(codec, &data);
                 }
             }

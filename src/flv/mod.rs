@@ -50,6 +50,18 @@ pub enum VideoCodec {
     Vvc,
 }
 
+impl VideoCodec {
+    /// Every video codec, for code that must try them all (tests, fuzzing).
+    pub const ALL: [VideoCodec; 6] = [
+        VideoCodec::H264,
+        VideoCodec::H265,
+        VideoCodec::Av1,
+        VideoCodec::Vp9,
+        VideoCodec::Vp8,
+        VideoCodec::Vvc,
+    ];
+}
+
 /// Audio codecs carried by legacy SoundFormat values or Enhanced RTMP FourCCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AudioCodec {
@@ -79,6 +91,24 @@ pub enum AudioCodec {
     Speex,
     /// SoundFormat 4, 5 and 6.
     Nellymoser,
+}
+
+impl AudioCodec {
+    /// Every audio codec, for code that must try them all (tests, fuzzing).
+    pub const ALL: [AudioCodec; 12] = [
+        AudioCodec::Aac,
+        AudioCodec::Mp3,
+        AudioCodec::Opus,
+        AudioCodec::Flac,
+        AudioCodec::Ac3,
+        AudioCodec::Eac3,
+        AudioCodec::Pcm,
+        AudioCodec::Adpcm,
+        AudioCodec::G711A,
+        AudioCodec::G711U,
+        AudioCodec::Speex,
+        AudioCodec::Nellymoser,
+    ];
 }
 
 /// One unit of a video message. A message may carry several (multitrack).
