@@ -242,13 +242,8 @@ impl Rx {
                 return;
             };
             let name = pad.name().to_string();
-            // No caps event has flowed yet: the caps are those set on the pad's appsrc.
-            let appsrc = pad
-                .downcast_ref::<gst::GhostPad>()
-                .and_then(|g| g.target())
-                .and_then(|t| t.parent_element())
-                .expect("ghost pad onto an appsrc");
-            let caps = appsrc.property::<gst::Caps>("caps");
+            // The pad carries its caps (a sticky event) before it is announced.
+            let caps = pad.current_caps().expect("caps set before pad-added");
             let parser = parser_for(&caps);
             let tee = gst::ElementFactory::make("tee").build().unwrap();
             let q1 = gst::ElementFactory::make("queue").build().unwrap();

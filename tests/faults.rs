@@ -241,7 +241,6 @@ fn blocked_downstream_bounds_memory_and_loses_nothing() {
     let rx = Receiver::start(&[
         ("stream-key", KEY),
         ("eos-on-disconnect", "true"),
-        ("max-queue-bytes", "1048576"),
     ]);
     // Block the video pad as soon as it appears: downstream stops consuming.
     let blocked = std::sync::Arc::new(std::sync::Mutex::new(None::<(gst::Pad, gst::PadProbeId)>));
@@ -267,7 +266,7 @@ fn blocked_downstream_bounds_memory_and_loses_nothing() {
         delivered_while_blocked < 20,
         "video kept flowing: {delivered_while_blocked}"
     );
-    // The bound is the appsrc queue (max-queue-bytes, 1 MiB here), the socket buffers and the
+    // The connection thread is blocked in the push: the bound is the socket buffers and the
     // connection's read buffer; the rest waits in the publisher (TCP back-pressure).
     println!("RSS {before} → {during} KiB while downstream is blocked");
     assert!(

@@ -60,7 +60,7 @@ impl Default for RtmpServerSrc {
 impl ObjectSubclass for RtmpServerSrc {
     const NAME: &'static str = "GstRtmpServerSrc";
     type Type = super::RtmpServerSrc;
-    type ParentType = gst::Bin;
+    type ParentType = gst::Element;
 }
 
 impl ObjectImpl for RtmpServerSrc {
@@ -222,8 +222,8 @@ impl ObjectImpl for RtmpServerSrc {
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("max-queue-bytes")
-                    .nick("Maximum queued bytes")
-                    .blurb("Bytes queued per pad before the publisher's connection is paused (back-pressure instead of dropping)")
+                    .nick("Maximum held-back bytes")
+                    .blurb("Media held back per publisher while its tracks are discovered (pads appear once all are known); past this the pads appear with the tracks known so far")
                     .minimum(64 * 1024)
                     .default_value(DEFAULT_MAX_QUEUE_BYTES)
                     .mutable_ready()
@@ -466,11 +466,13 @@ impl ElementImpl for RtmpServerSrc {
         }
         let mut result = self.parent_change_state(transition)?;
         match transition {
-            // A live source: nothing to preroll, data flows in PLAYING only.
+            // A live source: nothing to preroll. A publish that starts in PAUSED blocks in the
+            // sinks' preroll until PLAYING (back-pressure, as in any other blocked push).
             gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
                 result = gst::StateChangeSuccess::NoPreroll;
             }
-            // The appsrcs are flushing now, so a connection thread blocked in a push returns.
+            // The pads are flushing now (and downstream is already in READY), so a connection
+            // thread blocked in a push returns.
             gst::StateChange::PausedToReady => self.stop_accepting(),
             gst::StateChange::ReadyToNull => self.unbind(),
             _ => {}
@@ -478,8 +480,6 @@ impl ElementImpl for RtmpServerSrc {
         Ok(result)
     }
 }
-
-impl BinImpl for RtmpServerSrc {}
 
 impl RtmpServerSrc {
     /// Whether an application answers `get-password` (a user store of its own).
@@ -617,14 +617,9 @@ impl RtmpServerSrc {
         }
         self.counters.reset();
         let obj = self.obj();
-        for appsrc in self.outputs.take_all() {
-            let pad_name = appsrc.name().trim_end_matches("_appsrc").to_string();
-            if let Some(pad) = obj.static_pad(&pad_name) {
-                let _ = pad.set_active(false);
-                let _ = obj.remove_pad(&pad);
-            }
-            let _ = appsrc.set_state(gst::State::Null);
-            let _ = obj.remove(&appsrc);
+        for pad in self.outputs.take_all() {
+            let _ = pad.set_active(false);
+            let _ = obj.remove_pad(&pad);
         }
     }
 

@@ -327,7 +327,7 @@ fn element_publish(
         eos_on_disconnect: settings.eos_on_disconnect,
         output: OutputConfig {
             latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),
-            max_queue_bytes: u64::from(settings.max_queue_bytes),
+            max_pending_bytes: u64::from(settings.max_queue_bytes),
         },
     };
     Ok(Box::new(SessionPublisher::new(

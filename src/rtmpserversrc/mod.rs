@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `rtmpserversrc`: an RTMP ingest server as a GStreamer source.
 //!
-//! A Bin that listens on a TCP port, accepts publishes from RTMP encoders and exposes each
-//! elementary stream on a sometimes pad (`video_%u`, `audio_%u`) backed by an internal appsrc.
+//! An element that listens on a TCP port, accepts publishes from RTMP encoders and exposes each
+//! elementary stream on a sometimes pad (`video_%u`, `audio_%u`), pushed from the connection's
+//! thread.
 
 use gst::glib;
 use gst::prelude::*;
@@ -21,8 +22,7 @@ mod timeline;
 
 glib::wrapper! {
     pub struct RtmpServerSrc(ObjectSubclass<imp::RtmpServerSrc>)
-        @extends gst::Bin, gst::Element, gst::Object,
-        @implements gst::ChildProxy;
+        @extends gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

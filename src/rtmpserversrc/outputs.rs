@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The element's output pads: one internal appsrc per track behind a ghost pad.
+//! The element's output pads: one src pad per track, pushed directly from the publisher's
+//! connection thread, as a demuxer pushes from its streaming thread.
 //!
-//! Pads outlive publish sessions: a publisher that reconnects continues on the same pads.
+//! There is no queue and no thread of ours between the socket and the pad: a blocked
+//! downstream blocks the push, the connection stops reading, and TCP slows the publisher down
+//! (back-pressure instead of dropping). Pads outlive publish sessions: a publisher that
+//! reconnects continues on the same pads. Measured against one appsrc per track (the previous
+//! design) in bench/README.md.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use gst::prelude::*;
@@ -33,58 +39,85 @@ impl TrackKey {
     }
 }
 
-struct Output {
-    appsrc: gst_app::AppSrc,
-    caps: gst::Caps,
-}
-
-/// Parameters for new appsrcs.
+/// What the pipeline learns about the element's pads when they are created.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct OutputConfig {
+    /// Reported in the LATENCY query: how late a frame may arrive after its timestamp.
     pub latency: gst::ClockTime,
-    pub max_queue_bytes: u64,
+    /// Media held back per publisher while its tracks are discovered.
+    pub max_pending_bytes: u64,
 }
 
-#[derive(Default)]
+/// The outcome of pushing one buffer, combined over every pad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PushOutcome {
+    Ok,
+    /// Shutting down (pads deactivated) or downstream ended the stream: close quietly.
+    Stopped,
+    /// Downstream failed (no pad linked, not negotiated, error): the pipeline is told.
+    Failed(gst::FlowError),
+}
+
+/// `u64::MAX`: nothing pushed yet.
+const NO_TIME: u64 = u64::MAX;
+
 pub(super) struct Outputs {
-    tracks: Mutex<HashMap<TrackKey, Output>>,
-    /// Serializes pad creation, so `tracks` is never locked while pad-added handlers run.
+    pads: Mutex<HashMap<TrackKey, gst::Pad>>,
+    /// Serializes pad creation, so `pads` is never locked while pad-added handlers run.
     creating: Mutex<()>,
+    /// One flow result for all pads: an unlinked pad alone is not an error.
+    flow: Mutex<gst_base::UniqueFlowCombiner>,
+    /// All pads of the element belong to one stream group.
+    group_id: Mutex<Option<gst::GroupId>>,
     no_more_pads_sent: Mutex<bool>,
-    /// The latest running time pushed on any pad, so a new session continues after it.
-    high_water: Mutex<Option<gst::ClockTime>>,
+    /// The latest running time pushed on any pad (ns), so a new session continues after it.
+    high_water: AtomicU64,
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Outputs {
+            pads: Mutex::default(),
+            creating: Mutex::default(),
+            flow: Mutex::default(),
+            group_id: Mutex::default(),
+            no_more_pads_sent: Mutex::default(),
+            high_water: AtomicU64::new(NO_TIME),
+        }
+    }
 }
 
 impl Outputs {
-    /// The appsrc of `key`, created with its pad if needed, with `caps` set on it.
+    /// The pad of `key`, created if needed; its caps are `caps` before the next buffer.
+    /// Call with no lock of the caller's held: creating a pad runs pad-added handlers.
     pub fn ensure(
         &self,
         element: &super::RtmpServerSrc,
         key: TrackKey,
         caps: &gst::Caps,
         config: OutputConfig,
-    ) -> Result<gst_app::AppSrc, gst::FlowError> {
-        if let Some(appsrc) = self.update_caps(key, caps) {
-            return Ok(appsrc);
+    ) -> Result<gst::Pad, gst::FlowError> {
+        let pad = match self.existing(key) {
+            Some(pad) => pad,
+            None => {
+                let _creating = self.creating.lock().map_err(|_| gst::FlowError::Error)?;
+                match self.existing(key) {
+                    Some(pad) => pad,
+                    None => self.create(element, key, caps, config)?,
+                }
+            }
+        };
+        if pad.current_caps().as_ref() != Some(caps) {
+            gst::info!(CAT, obj = pad, "caps change to {caps}");
+            let _stream = pad.stream_lock();
+            // Sticky: reaches downstream before the next buffer even if the pad is unlinked.
+            pad.push_event(gst::event::Caps::new(caps));
         }
-        let _creating = self.creating.lock().map_err(|_| gst::FlowError::Error)?;
-        if let Some(appsrc) = self.update_caps(key, caps) {
-            return Ok(appsrc);
-        }
-        let appsrc = self.create(element, key, caps, config)?;
-        Ok(appsrc)
+        Ok(pad)
     }
 
-    fn update_caps(&self, key: TrackKey, caps: &gst::Caps) -> Option<gst_app::AppSrc> {
-        let mut tracks = self.tracks.lock().ok()?;
-        let output = tracks.get_mut(&key)?;
-        if output.caps != *caps {
-            gst::info!(CAT, "{}: caps change to {caps}", key.pad_name());
-            // appsrc queues the caps change in order with the buffers already queued.
-            output.appsrc.set_caps(Some(caps));
-            output.caps = caps.clone();
-        }
-        Some(output.appsrc.clone())
+    fn existing(&self, key: TrackKey) -> Option<gst::Pad> {
+        self.pads.lock().ok()?.get(&key).cloned()
     }
 
     fn create(
@@ -93,53 +126,74 @@ impl Outputs {
         key: TrackKey,
         caps: &gst::Caps,
         config: OutputConfig,
-    ) -> Result<gst_app::AppSrc, gst::FlowError> {
+    ) -> Result<gst::Pad, gst::FlowError> {
         let pad_name = key.pad_name();
-        let appsrc = gst_app::AppSrc::builder()
-            .name(format!("{pad_name}_appsrc"))
-            .format(gst::Format::Time)
-            .is_live(true)
-            .stream_type(gst_app::AppStreamType::Stream)
-            .caps(caps)
-            // Back-pressure: a full queue blocks the connection thread, which stops reading
-            // the socket, so memory stays bounded and nothing the publisher sent is dropped.
-            .block(true)
-            .max_bytes(config.max_queue_bytes)
-            .build();
-        appsrc.set_property("min-latency", config.latency.nseconds() as i64);
-        appsrc.set_property("max-latency", -1i64);
-        element.add(&appsrc).map_err(|_| gst::FlowError::Error)?;
         let templ = element
             .pad_template(key.template_name())
             .ok_or(gst::FlowError::Error)?;
-        let target = appsrc.static_pad("src").ok_or(gst::FlowError::Error)?;
-        let ghost = gst::GhostPad::builder_from_template(&templ)
+        let latency = config.latency;
+        let pad = gst::Pad::builder_from_template(&templ)
             .name(pad_name.as_str())
+            .query_function(move |pad, parent, query| answer_query(pad, parent, query, latency))
             .build();
-        ghost
-            .set_target(Some(&target))
-            .map_err(|_| gst::FlowError::Error)?;
-        let _ = ghost.set_active(true);
-        if let Ok(mut tracks) = self.tracks.lock() {
-            tracks.insert(
-                key,
-                Output {
-                    appsrc: appsrc.clone(),
-                    caps: caps.clone(),
-                },
-            );
+        pad.set_active(true).map_err(|_| gst::FlowError::Error)?;
+        let group_id = *self
+            .group_id
+            .lock()
+            .map_err(|_| gst::FlowError::Error)?
+            .get_or_insert_with(gst::GroupId::next);
+        let stream_id = pad.create_stream_id(element, Some(&pad_name));
+        // Sticky events, stored on the pad and sent ahead of the first buffer once linked.
+        pad.push_event(
+            gst::event::StreamStart::builder(&stream_id)
+                .group_id(group_id)
+                .build(),
+        );
+        pad.push_event(gst::event::Caps::new(caps));
+        // Buffers carry running times (the element's clock time minus its base time).
+        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        pad.push_event(gst::event::Segment::new(&segment));
+        if let Ok(mut pads) = self.pads.lock() {
+            pads.insert(key, pad.clone());
         }
-        // pad-added handlers link the pad synchronously, before any buffer is queued.
-        element.add_pad(&ghost).map_err(|_| gst::FlowError::Error)?;
-        if appsrc.sync_state_with_parent().is_err() {
-            gst::warning!(
-                CAT,
-                obj = element,
-                "{pad_name}: cannot follow the element's state"
-            );
+        if let Ok(mut flow) = self.flow.lock() {
+            flow.add_pad(&pad);
         }
+        // pad-added handlers link the pad synchronously, before any buffer is pushed.
+        element.add_pad(&pad).map_err(|_| gst::FlowError::Error)?;
         gst::info!(CAT, obj = element, "added pad {pad_name} with caps {caps}");
-        Ok(appsrc)
+        Ok(pad)
+    }
+
+    /// Pushes `buffer` on `pad` and combines the result with the other pads'.
+    pub fn push(&self, pad: &gst::Pad, buffer: gst::Buffer) -> PushOutcome {
+        let running_time = buffer.dts_or_pts();
+        let result = {
+            // One pushing thread at a time per pad: a publisher replacing a stalled one waits
+            // for the old push to return.
+            let _stream = pad.stream_lock();
+            pad.push(buffer)
+        };
+        if result.is_ok() {
+            if let Some(t) = running_time {
+                self.high_water.fetch_max(t.nseconds(), Ordering::Relaxed);
+            }
+        }
+        let combined = match self.flow.lock() {
+            Ok(mut flow) => flow.update_pad_flow(pad, result),
+            Err(_) => Err(gst::FlowError::Error),
+        };
+        match combined {
+            Ok(_) => PushOutcome::Ok,
+            Err(gst::FlowError::Flushing | gst::FlowError::Eos) => PushOutcome::Stopped,
+            Err(err) => PushOutcome::Failed(err),
+        }
+    }
+
+    /// Pushes a serialized event (tags, EOS) on `pad`, in order with its buffers.
+    pub fn push_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        let _stream = pad.stream_lock();
+        pad.push_event(event)
     }
 
     /// Signals `no-more-pads` the first time the publisher's tracks are settled.
@@ -154,36 +208,61 @@ impl Outputs {
         }
     }
 
-    pub fn appsrcs(&self) -> Vec<gst_app::AppSrc> {
-        self.tracks
+    pub fn pads(&self) -> Vec<gst::Pad> {
+        self.pads
             .lock()
-            .map(|t| t.values().map(|o| o.appsrc.clone()).collect())
+            .map(|p| p.values().cloned().collect())
             .unwrap_or_default()
-    }
-
-    pub fn note_running_time(&self, t: gst::ClockTime) {
-        if let Ok(mut hw) = self.high_water.lock() {
-            if hw.is_none_or(|h| t > h) {
-                *hw = Some(t);
-            }
-        }
     }
 
     pub fn high_water(&self) -> Option<gst::ClockTime> {
-        self.high_water.lock().ok().and_then(|hw| *hw)
+        match self.high_water.load(Ordering::Relaxed) {
+            NO_TIME => None,
+            ns => Some(gst::ClockTime::from_nseconds(ns)),
+        }
     }
 
-    /// Forgets every pad (the element returned to NULL/READY and removed them).
-    pub fn take_all(&self) -> Vec<gst_app::AppSrc> {
+    /// Forgets every pad (the element returned to READY and removes them).
+    pub fn take_all(&self) -> Vec<gst::Pad> {
         if let Ok(mut sent) = self.no_more_pads_sent.lock() {
             *sent = false;
         }
-        if let Ok(mut hw) = self.high_water.lock() {
-            *hw = None;
+        if let Ok(mut group) = self.group_id.lock() {
+            *group = None;
         }
-        self.tracks
+        self.high_water.store(NO_TIME, Ordering::Relaxed);
+        if let Ok(mut flow) = self.flow.lock() {
+            flow.clear();
+        }
+        self.pads
             .lock()
-            .map(|mut t| t.drain().map(|(_, o)| o.appsrc).collect())
+            .map(|mut p| p.drain().map(|(_, pad)| pad).collect())
             .unwrap_or_default()
+    }
+}
+
+/// Queries on an output pad: a live source with `latency` of jitter allowance, caps fixed by
+/// the publisher's stream.
+fn answer_query(
+    pad: &gst::Pad,
+    parent: Option<&gst::Object>,
+    query: &mut gst::QueryRef,
+    latency: gst::ClockTime,
+) -> bool {
+    match query.view_mut() {
+        gst::QueryViewMut::Latency(q) => {
+            q.set(true, latency, gst::ClockTime::NONE);
+            true
+        }
+        gst::QueryViewMut::Caps(q) => {
+            let caps = pad.current_caps().unwrap_or_else(|| pad.pad_template_caps());
+            let caps = match q.filter() {
+                Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                None => caps,
+            };
+            q.set_result(&caps);
+            true
+        }
+        _ => gst::Pad::query_default(pad, parent, query),
     }
 }

@@ -2,8 +2,8 @@
 //! One accepted publish: turns RTMP media messages into timestamped buffers on the output pads.
 //!
 //! It runs on the connection's thread and owns its state, so the per-frame path takes no lock of
-//! ours: it parses the FLV tag (slicing, not copying), stamps the buffer and hands it to the
-//! track's appsrc.
+//! ours: it parses the FLV tag (slicing, not copying), stamps the buffer and pushes it on the
+//! track's pad.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::caps::{self, VideoHints};
-use super::outputs::{OutputConfig, TrackKey};
+use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_stats::{PublishInfo, PublishStats};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
@@ -30,8 +30,6 @@ use crate::CAT;
 
 /// How long to wait for a publisher's second track before exposing only the first.
 const SETTLE_WAIT: Duration = Duration::from_millis(500);
-/// Media held back while the tracks settle; past this the tracks are settled as they are.
-const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 
 /// The element's handle on the live publish: lets a newer publisher of the same stream replace
 /// one that went silent.
@@ -90,7 +88,7 @@ struct Track {
     /// Rate and channels from the latest frame header (MP3, AC-3, E-AC-3).
     frame_audio: Option<AudioInfo>,
     caps: Option<gst::Caps>,
-    appsrc: Option<gst_app::AppSrc>,
+    pad: Option<gst::Pad>,
     /// The tags last sent on the pad.
     tags: Option<gst::TagList>,
     /// The next buffer starts a new session or follows a gap.
@@ -107,7 +105,7 @@ impl Track {
             frame_size: None,
             frame_audio: None,
             caps: None,
-            appsrc: None,
+            pad: None,
             tags: None,
             discont: true,
         }
@@ -541,8 +539,8 @@ impl SessionPublisher {
             .outputs
             .ensure(&self.element, key, &caps, self.config.output)
         {
-            Ok(appsrc) => {
-                track.appsrc = Some(appsrc);
+            Ok(pad) => {
+                track.pad = Some(pad);
                 self.send_tags(key);
             }
             Err(err) => {
@@ -558,13 +556,12 @@ impl SessionPublisher {
     }
 
     /// Sends the track's tags (codec name, onMetaData facts) on its pad when they changed.
-    /// appsrc queues the event in order with the buffers.
     fn send_tags(&mut self, key: TrackKey) {
         let metadata = self.metadata.as_ref();
         let Some(track) = self.tracks.get_mut(&key) else {
             return;
         };
-        let Some(appsrc) = track.appsrc.as_ref() else {
+        let Some(pad) = track.pad.as_ref() else {
             return;
         };
         let id = match key {
@@ -575,7 +572,8 @@ impl SessionPublisher {
             return;
         }
         gst::debug!(CAT, obj = self.element, "{}: tags {tags:?}", key.pad_name());
-        if appsrc.send_event(gst::event::Tag::new(tags.clone())) {
+        let outputs = &self.element.imp().outputs;
+        if outputs.push_event(pad, gst::event::Tag::new(tags.clone())) {
             track.tags = Some(tags);
         }
     }
@@ -619,22 +617,22 @@ impl SessionPublisher {
         if self.failed.is_some() {
             return;
         }
-        let Some(appsrc) = self.tracks.get(&key).and_then(|t| t.appsrc.as_ref()) else {
+        let Some(pad) = self.tracks.get(&key).and_then(|t| t.pad.as_ref()) else {
             return;
         };
-        let running_time = buffer.dts_or_pts();
-        match appsrc.push_buffer(buffer) {
-            Ok(_) => {
-                if let Some(t) = running_time {
-                    self.element.imp().outputs.note_running_time(t);
-                }
+        match self.element.imp().outputs.push(pad, buffer) {
+            PushOutcome::Ok => {}
+            PushOutcome::Stopped => {
+                gst::info!(CAT, obj = pad, "downstream stopped: closing the publish");
+                self.failed = Some(CloseReason::Downstream);
             }
-            Err(err) => {
-                gst::info!(
-                    CAT,
-                    obj = self.element,
-                    "{}: push returned {err:?}",
-                    key.pad_name()
+            PushOutcome::Failed(err) => {
+                // What a demuxer does: the application learns why the stream stopped.
+                gst::element_error!(
+                    self.element,
+                    gst::StreamError::Failed,
+                    ("Internal data stream error."),
+                    ["streaming stopped, reason {err:?}"]
                 );
                 self.failed = Some(CloseReason::Downstream);
             }
@@ -686,7 +684,7 @@ impl SessionPublisher {
         let waited = self
             .first_media
             .is_some_and(|first| now.duration_since(first) >= SETTLE_WAIT);
-        if !(announced || waited || force || self.pending_bytes >= MAX_PENDING_BYTES) {
+        if !(announced || waited || force || self.pending_bytes as u64 >= self.config.output.max_pending_bytes) {
             return;
         }
         self.settled = true;
@@ -762,8 +760,8 @@ impl Publisher for SessionPublisher {
             && !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced);
         imp.publish_finished(&self.slot, reason, eos);
         if eos {
-            for appsrc in imp.outputs.appsrcs() {
-                let _ = appsrc.end_of_stream();
+            for pad in imp.outputs.pads() {
+                imp.outputs.push_event(&pad, gst::event::Eos::new());
             }
         }
     }
