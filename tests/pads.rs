@@ -13,6 +13,9 @@ use gst::prelude::*;
 
 const KEY: &str = "pads-key";
 
+/// Per pad: (caps at pad-added, LATENCY query answer (live, min) at pad-added).
+type PadAddedFacts = BTreeMap<String, (Option<gst::Caps>, Option<(bool, gst::ClockTime)>)>;
+
 /// A pipeline with the element alone; `link` decides which pads get an appsink.
 struct Partial {
     pipeline: gst::Pipeline,
@@ -20,8 +23,7 @@ struct Partial {
     logs: Arc<Mutex<BTreeMap<String, PadLog>>>,
     errors: Arc<Mutex<Vec<String>>>,
     eos: Arc<Mutex<bool>>,
-    /// Per pad: (caps at pad-added, LATENCY query answer at pad-added).
-    seen: Arc<Mutex<BTreeMap<String, (Option<gst::Caps>, Option<(bool, gst::ClockTime)>)>>>,
+    seen: Arc<Mutex<PadAddedFacts>>,
 }
 
 impl Partial {
@@ -38,7 +40,7 @@ impl Partial {
             .unwrap();
         pipeline.add(&src).unwrap();
         let logs: Arc<Mutex<BTreeMap<String, PadLog>>> = Default::default();
-        let seen: Arc<Mutex<BTreeMap<_, _>>> = Default::default();
+        let seen: Arc<Mutex<PadAddedFacts>> = Default::default();
         let weak = pipeline.downgrade();
         let (logs_cb, seen_cb) = (logs.clone(), seen.clone());
         src.connect_pad_added(move |_, pad| {

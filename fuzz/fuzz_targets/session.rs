@@ -3,7 +3,7 @@
 //! Input layout: 2 configuration bytes, then the client's bytes.
 //! - byte 0 bit 0: raw mode (the fuzz bytes include the handshake); otherwise a valid C0+C1 and
 //!   C2 from rml_rtmp's client handshake are sent first and the fuzz bytes follow C2
-//! - bit 1: feed through `read_buffer` + `process_buffered` instead of `handle_input`
+//! - bit 1: feed through `read_from` + `process_buffered` instead of `handle_input`
 //! - bit 2: reject connect requests (else accept them); bit 3: reject publish requests
 //! - bit 4: small chunk limits
 //! - byte 1: split seed (0 = one piece; otherwise pieces of 1..=b*16 bytes)
@@ -145,7 +145,10 @@ fuzz_target!(|data: &[u8]| {
     let mut failed = false;
     for piece in split(body, cfg[1]) {
         let result = if buffered {
-            session.read_buffer().extend_from_slice(piece);
+            let mut input = piece;
+            while !input.is_empty() {
+                let _ = session.read_from(input.len(), &mut input);
+            }
             session.process_buffered()
         } else {
             session.handle_input(piece)

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::amf0::{self, Amf0Value};
 use super::chunk::{ChunkError, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
@@ -288,13 +288,17 @@ impl ServerSession {
         self.process_buffered()
     }
 
-    /// The chunk reader's input buffer: after the handshake, a socket loop may read
-    /// straight into it (append only) and then call [`ServerSession::process_buffered`].
-    pub fn read_buffer(&mut self) -> &mut BytesMut {
-        self.reader.read_buffer()
+    /// Reads up to `max` bytes from `source` (the socket) straight into the session's input
+    /// buffer, without a copy of ours; then call [`ServerSession::process_buffered`].
+    pub fn read_from<R: super::ReadUninit + ?Sized>(
+        &mut self,
+        max: usize,
+        source: &mut R,
+    ) -> std::io::Result<usize> {
+        self.reader.read_from(max, source)
     }
 
-    /// Processes whatever was appended to [`ServerSession::read_buffer`].
+    /// Processes what [`ServerSession::read_from`] read.
     pub fn process_buffered(&mut self) -> Result<Vec<SessionEvent>, SessionError> {
         if self.failed {
             return Err(SessionError::Failed);
@@ -305,7 +309,7 @@ impl ServerSession {
         let mut events = Vec::new();
         let result = if matches!(self.phase, Phase::Handshake(_)) {
             // Bytes placed in the read buffer before the handshake finished belong to it.
-            let early = self.reader.read_buffer().split().freeze();
+            let early = self.reader.take_buffered().freeze();
             self.accounted_buffer = 0;
             self.run_handshake(&early, &mut events)
                 .and_then(|()| self.process_chunks(&mut events))
@@ -470,7 +474,7 @@ impl ServerSession {
         match self.phase {
             Phase::Handshake(_) => return Ok(()),
             Phase::Rejected => {
-                self.reader.read_buffer().clear();
+                self.reader.take_buffered();
                 return Ok(());
             }
             _ => {}
@@ -1208,13 +1212,16 @@ mod tests {
     }
 
     #[test]
-    fn read_buffer_fast_path_counts_bytes() {
+    fn read_from_counts_bytes() {
         let (mut server, c2) = handshake();
         let mut client = Client::new();
         let phases = script(&mut client);
         server.handle_input(&c2).unwrap();
         let before = server.bytes_received();
-        server.read_buffer().extend_from_slice(&phases[0]);
+        let n = server
+            .read_from(phases[0].len(), &mut &phases[0][..])
+            .unwrap();
+        assert_eq!(n, phases[0].len());
         let events = server.process_buffered().unwrap();
         assert!(matches!(events[..], [SessionEvent::ConnectRequest { .. }]));
         assert_eq!(server.bytes_received(), before + phases[0].len() as u64);

@@ -2,7 +2,7 @@
 //! One connection's thread: reads bytes, feeds the sans-IO session, acts on its events, writes
 //! its replies. All per-connection state lives here, on this thread, without locks.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -66,7 +66,7 @@ pub(super) fn run(
         media_seen: false,
     };
     // Small until the peer publishes: idle and hostile connections stay cheap.
-    let mut buf = vec![0u8; HANDSHAKE_READ_CHUNK];
+    let mut read_size = HANDSHAKE_READ_CHUNK;
     let accepted_at = Instant::now();
     let mut last_data = accepted_at;
     let mut last_media = accepted_at;
@@ -80,20 +80,17 @@ pub(super) fn run(
         if let Some(reason) = conn.overdue(Instant::now(), accepted_at, last_media, config) {
             break reason;
         }
-        match stream.read(&mut buf) {
+        // Straight into the session's input buffer: the kernel's copy is the only one before
+        // chunk reassembly.
+        match conn.session.read_from(read_size, &mut stream) {
             Ok(0) => break CloseReason::PeerClosed,
-            Ok(n) => {
+            Ok(_) => {
                 last_data = Instant::now();
-                let Some(input) = buf.get(..n) else {
-                    break CloseReason::ProtocolError;
-                };
-                let outcome = conn.feed(input);
+                let outcome = conn.feed();
                 if conn.media_seen {
                     conn.media_seen = false;
                     last_media = last_data;
-                    if buf.len() < READ_CHUNK {
-                        buf.resize(READ_CHUNK, 0);
-                    }
+                    read_size = READ_CHUNK;
                 }
                 if let Err(reason) = conn.flush(&mut stream) {
                     break reason;
@@ -180,8 +177,9 @@ impl Connection<'_> {
         None
     }
 
-    fn feed(&mut self, input: &[u8]) -> Result<(), CloseReason> {
-        let events = self.session.handle_input(input).map_err(|err| {
+    /// Processes what the last read added to the session's input.
+    fn feed(&mut self) -> Result<(), CloseReason> {
+        let events = self.session.process_buffered().map_err(|err| {
             gst::warning!(CAT, "closing {}: protocol error: {err}", self.peer);
             CloseReason::ProtocolError
         })?;

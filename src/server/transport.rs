@@ -5,12 +5,15 @@
 //! unchanged, so the connection loop treats both transports alike.
 
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::rtmp::ReadUninit;
 
 pub(super) enum Transport {
     Plain(TcpStream),
@@ -37,11 +40,22 @@ impl Transport {
     }
 }
 
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+// SAFETY: plain TCP reads with recv(2) through socket2, which returns how many bytes the kernel
+// wrote; TLS reads into an initialized scratch buffer and writes exactly the bytes it copies.
+unsafe impl ReadUninit for Transport {
+    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
         match self {
-            Transport::Plain(s) => s.read(buf),
-            Transport::Tls(s) => s.read(buf),
+            Transport::Plain(s) => socket2::SockRef::from(&*s).recv(buf),
+            Transport::Tls(s) => {
+                // Decryption costs far more than this copy.
+                let mut scratch = [0u8; 16 * 1024];
+                let len = buf.len().min(scratch.len());
+                let n = s.read(&mut scratch[..len])?;
+                for (dst, src) in buf.iter_mut().zip(&scratch[..n]) {
+                    dst.write(*src);
+                }
+                Ok(n)
+            }
         }
     }
 }
