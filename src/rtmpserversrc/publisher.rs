@@ -56,12 +56,12 @@ impl PublishSlot {
             last_activity_ms: AtomicU64::new(0),
             epoch,
         };
-        slot.touch();
+        slot.touch(Instant::now());
         slot
     }
 
-    fn touch(&self) {
-        let ms = self.epoch.elapsed().as_millis() as u64;
+    fn touch(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
         self.last_activity_ms.store(ms, Ordering::Relaxed);
     }
 
@@ -719,8 +719,8 @@ impl Publisher for SessionPublisher {
         if self.slot.evicted.load(Ordering::SeqCst) {
             return Err(CloseReason::Replaced);
         }
-        self.slot.touch();
         let now = Instant::now();
+        self.slot.touch(now);
         let size = match &message {
             MediaMessage::Video { payload, .. } | MediaMessage::Audio { payload, .. } => {
                 payload.len()
