@@ -1100,7 +1100,7 @@ def main():
     args.runs = args.runs or (1 if q else 3)
     args.clip_seconds = args.clip_seconds or (10 if q else 60)
     args.latency_seconds = args.latency_seconds or (5 if q else 30)
-    args.scale_steps = args.scale_steps or ("4" if q else "10,25,50,100,150,200,250,300,400,500")
+    args.scale_steps = args.scale_steps or ("4" if q else "10,25,50,100,150,200,250,300,400,500,600,800,1000")
     args.scale_seconds = args.scale_seconds or (5 if q else 20)
     args.idle_n = args.idle_n or (10 if q else 100)
     args.scale_peers = args.scale_peers or ("ours,floor" if q else "ours,floor,nginx,nms")
