@@ -222,15 +222,8 @@ fn parser_for(caps: &gst::CapsRef) -> &'static str {
 
 impl Rx {
     fn start() -> Rx {
-        init();
+        let src = loopback_src(&[("stream-key", KEY), ("eos-on-disconnect", "true")]);
         let pipeline = gst::Pipeline::new();
-        let src = gst::ElementFactory::make("rtmpserversrc")
-            .property("address", "127.0.0.1")
-            .property("port", 0u32)
-            .property("stream-key", KEY)
-            .property("eos-on-disconnect", true)
-            .build()
-            .unwrap();
         pipeline.add(&src).unwrap();
         let logs: Arc<Mutex<BTreeMap<String, PadLog>>> = Default::default();
         let tags: Arc<Mutex<BTreeMap<String, Vec<gst::TagList>>>> = Default::default();

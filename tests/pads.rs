@@ -28,16 +28,12 @@ struct Partial {
 
 impl Partial {
     fn start(link: fn(&str) -> bool) -> Partial {
-        init();
+        let src = loopback_src(&[
+            ("stream-key", KEY),
+            ("latency", "250"),
+            ("eos-on-disconnect", "true"),
+        ]);
         let pipeline = gst::Pipeline::new();
-        let src = gst::ElementFactory::make("rtmpserversrc")
-            .property("address", "127.0.0.1")
-            .property("port", 0u32)
-            .property("stream-key", KEY)
-            .property("latency", 250u32)
-            .property("eos-on-disconnect", true)
-            .build()
-            .unwrap();
         pipeline.add(&src).unwrap();
         let logs: Arc<Mutex<BTreeMap<String, PadLog>>> = Default::default();
         let seen: Arc<Mutex<PadAddedFacts>> = Default::default();

@@ -281,19 +281,25 @@ pub struct Receiver {
     pub port: u16,
 }
 
+/// An `rtmpserversrc` on 127.0.0.1 and a free port, with `props` (name/value pairs, as strings).
+pub fn loopback_src(props: &[(&str, &str)]) -> gst::Element {
+    init();
+    let src = gst::ElementFactory::make("rtmpserversrc")
+        .property("address", "127.0.0.1")
+        .property("port", 0u32)
+        .build()
+        .unwrap();
+    for (k, v) in props {
+        src.set_property_from_str(k, v);
+    }
+    src
+}
+
 impl Receiver {
     /// `props`: property name/value pairs set on the element (as strings).
     pub fn start(props: &[(&str, &str)]) -> Receiver {
-        init();
+        let src = loopback_src(props);
         let pipeline = gst::Pipeline::new();
-        let src = gst::ElementFactory::make("rtmpserversrc")
-            .property("address", "127.0.0.1")
-            .property("port", 0u32)
-            .build()
-            .unwrap();
-        for (k, v) in props {
-            src.set_property_from_str(k, v);
-        }
         pipeline.add(&src).unwrap();
         let pads: Arc<Mutex<BTreeMap<String, PadLog>>> = Default::default();
         let pipeline_weak = pipeline.downgrade();
