@@ -238,10 +238,7 @@ fn publisher_stalled_mid_message_is_dropped_after_timeout() {
 fn blocked_downstream_bounds_memory_and_loses_nothing() {
     init();
     let clip = clip_h264_aac(10);
-    let rx = Receiver::start(&[
-        ("stream-key", KEY),
-        ("eos-on-disconnect", "true"),
-    ]);
+    let rx = Receiver::start(&[("stream-key", KEY), ("eos-on-disconnect", "true")]);
     // Block the video pad as soon as it appears: downstream stops consuming.
     let blocked = std::sync::Arc::new(std::sync::Mutex::new(None::<(gst::Pad, gst::PadProbeId)>));
     let blocked_cb = blocked.clone();

@@ -67,10 +67,12 @@ impl Partial {
         let (errors_cb, eos_cb) = (errors.clone(), eos.clone());
         pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
             match msg.view() {
-                gst::MessageView::Error(e) => errors_cb
-                    .lock()
-                    .unwrap()
-                    .push(format!("{} ({:?})", e.error(), e.debug())),
+                gst::MessageView::Error(e) => {
+                    errors_cb
+                        .lock()
+                        .unwrap()
+                        .push(format!("{} ({:?})", e.error(), e.debug()))
+                }
                 gst::MessageView::Eos(_) => *eos_cb.lock().unwrap() = true,
                 _ => {}
             }
@@ -143,7 +145,10 @@ fn no_linked_pad_is_a_flow_error_and_closes_the_publish() {
     // The publish is closed by the element (ffmpeg fails), not run to its 10 s end.
     let (ok, _) = wait_child(child, Duration::from_secs(20));
     let took = start.elapsed();
-    assert!(!ok && took < Duration::from_secs(5), "ffmpeg ok={ok} after {took:?}");
+    assert!(
+        !ok && took < Duration::from_secs(5),
+        "ffmpeg ok={ok} after {took:?}"
+    );
     let errors = rx.errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("NotLinked"), "{errors:?}");

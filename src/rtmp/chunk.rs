@@ -25,6 +25,8 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 128;
 pub const MAX_CSID: u32 = 65599;
 
 const EXTENDED_TIMESTAMP: u32 = 0x00FF_FFFF;
+/// Single-chunk messages at least this large are sliced out of the input instead of copied.
+const ZERO_COPY_MIN: usize = 16 * 1024;
 /// Reads of the requested size that one input block holds: larger blocks mean fewer moves of
 /// a partial chunk to a new block, smaller ones less memory per connection.
 const READ_BLOCK_READS: usize = 2;
@@ -431,8 +433,17 @@ impl ChunkReader {
                 payload,
             };
             if continuation.is_none() && payload_len == remaining {
-                // Single-chunk message: hand out the input bytes themselves, no copy.
-                let payload = self.buf.split_to(payload_len).freeze();
+                // Single-chunk message: a large one is handed out as the input bytes
+                // themselves, no copy. A small one (audio, sequence headers) is copied: a slice
+                // would keep its whole input block alive for as long as downstream holds it.
+                let payload = if payload_len >= ZERO_COPY_MIN {
+                    self.buf.split_to(payload_len).freeze()
+                } else {
+                    let payload =
+                        Bytes::copy_from_slice(self.buf.get(..payload_len).unwrap_or_default());
+                    self.buf.advance(payload_len);
+                    payload
+                };
                 return Ok(Some(message(stream, payload)));
             }
             let partial = stream.partial.get_or_insert_with(|| {
@@ -880,14 +891,24 @@ mod tests {
     }
 
     #[test]
-    fn single_chunk_payload_is_not_copied() {
-        let mut data = h0(4, 0, 4, 9, 1);
+    fn large_single_chunk_payload_is_sliced_and_small_one_copied() {
+        let big = ZERO_COPY_MIN as u32;
+        let mut data = h0(4, 0, big, 9, 1);
+        data.extend(vec![7u8; ZERO_COPY_MIN]);
+        data.extend(h0(4, 33, 4, 9, 1));
         data.extend_from_slice(b"abcd");
         let mut r = reader();
+        r.set_chunk_size(big).unwrap();
         r.push(&data);
         let base = r.buf.as_ptr() as usize;
-        let m = r.next_message().unwrap().unwrap();
-        assert_eq!(m.payload.as_ptr() as usize, base + 12);
+        let end = base + data.len();
+        let large = r.next_message().unwrap().unwrap();
+        assert_eq!(large.payload.as_ptr() as usize, base + 12);
+        // The small one is a copy: it does not point into the input block.
+        let small = r.next_message().unwrap().unwrap();
+        assert_eq!(&small.payload[..], b"abcd");
+        let at = small.payload.as_ptr() as usize;
+        assert!(!(base..end).contains(&at));
     }
 
     /// Feeds `data` through `read_with` in reads of `piece` bytes (at most `max` each),
@@ -912,7 +933,14 @@ mod tests {
         let mut w = ChunkWriter::new();
         for i in 0..20u8 {
             let payload = vec![i; 50 + 40 * usize::from(i)];
-            w.write(4 + u32::from(i % 3), u32::from(i) * 33, 9, 1, &payload, &mut data);
+            w.write(
+                4 + u32::from(i % 3),
+                u32::from(i) * 33,
+                9,
+                1,
+                &payload,
+                &mut data,
+            );
         }
         let mut r = reader();
         r.push(&data);
@@ -929,23 +957,31 @@ mod tests {
     #[test]
     fn read_from_reads_in_place_and_payloads_are_not_moved() {
         // Two single-chunk messages read in three parts: each read continues where the last
-        // ended, and the second message's payload is handed out where the read put it.
+        // ended, and the second (large) message's payload is handed out where the read put it.
         let mut data = h0(4, 0, 4, 9, 1);
         data.extend_from_slice(b"abcd");
         let second_at = data.len();
-        data.extend(h0(4, 33, 4, 9, 1));
-        data.extend_from_slice(b"efgh");
+        data.extend(h0(4, 33, ZERO_COPY_MIN as u32, 9, 1));
+        data.extend(vec![5u8; ZERO_COPY_MIN]);
         let mut r = reader();
+        r.set_chunk_size(ZERO_COPY_MIN as u32).unwrap();
         let mut landed = Vec::new();
         for mut part in [&data[..5], &data[5..second_at + 3], &data[second_at + 3..]] {
-            let n = r.read_from(4096, &mut part).unwrap();
+            let n = r.read_from(64 * 1024, &mut part).unwrap();
             landed.push(r.buf.as_ptr() as usize + r.buf.len() - n);
         }
-        assert_eq!(landed, [landed[0], landed[0] + 5, landed[0] + second_at + 3]);
+        assert_eq!(
+            landed,
+            [landed[0], landed[0] + 5, landed[0] + second_at + 3]
+        );
         let msgs = drain(&mut r);
         assert_eq!(msgs.len(), 2);
-        assert_eq!(msgs[1].payload.as_ptr() as usize, landed[0] + second_at + 12);
-        assert_eq!(&msgs[1].payload[..], b"efgh");
+        assert_eq!(&msgs[0].payload[..], b"abcd");
+        assert_eq!(
+            msgs[1].payload.as_ptr() as usize,
+            landed[0] + second_at + 12
+        );
+        assert_eq!(msgs[1].payload.len(), ZERO_COPY_MIN);
     }
 
     #[test]

@@ -36,7 +36,11 @@ pub struct RtmpServerSrc {
     pub(super) active: Mutex<Option<Arc<PublishSlot>>>,
     pub(super) auth: Mutex<AuthState>,
     /// EOS went out (eos-on-disconnect): the pads accept nothing more until READY.
+    /// Written under the `active` lock, like `accepting`, so a publish is installed only while
+    /// both allow it.
     pub(super) eos_sent: AtomicBool,
+    /// Between READY→PAUSED and PAUSED→READY: publishes may be installed.
+    pub(super) accepting: AtomicBool,
     pub(super) epoch: Instant,
     pub(super) counters: super::stats::Counters,
 }
@@ -50,6 +54,7 @@ impl Default for RtmpServerSrc {
             active: Mutex::new(None),
             auth: Mutex::new(AuthState::new()),
             eos_sent: AtomicBool::new(false),
+            accepting: AtomicBool::new(false),
             epoch: Instant::now(),
             counters: Default::default(),
         }
@@ -583,7 +588,12 @@ impl RtmpServerSrc {
         } else {
             None
         };
-        self.eos_sent.store(false, Ordering::SeqCst);
+        {
+            let _active = self.active.lock().unwrap();
+            self.eos_sent.store(false, Ordering::SeqCst);
+            self.accepting.store(true, Ordering::SeqCst);
+        }
+        self.outputs.reopen();
         let ports = self.state.lock().unwrap().ports.clone();
         for (port, route) in ports {
             let port_tls = if port.is_tls() { tls.clone() } else { None };
@@ -607,7 +617,13 @@ impl RtmpServerSrc {
         for (port, route) in &ports {
             port.set_active(*route, false);
         }
-        let active = self.active.lock().unwrap().take();
+        let active = {
+            let mut active = self.active.lock().unwrap();
+            // A publish being decided right now (its authenticate handler may be running) is
+            // refused when it comes to install itself.
+            self.accepting.store(false, Ordering::SeqCst);
+            active.take()
+        };
         if let Some(slot) = active {
             slot.evict();
             // No lock of ours is held: the connection thread may still call into the element.
@@ -711,12 +727,13 @@ impl RtmpServerSrc {
     pub(super) fn publish_finished(&self, slot: &Arc<PublishSlot>, reason: CloseReason, eos: bool) {
         {
             let mut active = self.active.lock().unwrap();
+            // Before the slot is freed: no publish may slip in ahead of the EOS.
+            if eos {
+                self.eos_sent.store(true, Ordering::SeqCst);
+            }
             if active.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
                 *active = None;
             }
-        }
-        if eos {
-            self.eos_sent.store(true, Ordering::SeqCst);
         }
         gst::info!(
             CAT,

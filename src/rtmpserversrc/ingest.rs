@@ -290,6 +290,17 @@ fn element_publish(
     ));
     {
         let mut active = imp.active.lock().unwrap();
+        // Checked again under the lock: EOS or PAUSED→READY may have come meanwhile.
+        if imp.eos_sent.load(Ordering::SeqCst) || !imp.accepting.load(Ordering::SeqCst) {
+            drop(active);
+            let rejection = reject(
+                PUBLISH_DENIED,
+                "ended",
+                "this stream has ended or the server is stopping",
+            );
+            imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
+            return Err(rejection);
+        }
         if let Some(current) = active.as_ref() {
             let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
             if current.silence() < stale {

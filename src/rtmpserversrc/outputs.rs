@@ -9,7 +9,7 @@
 //! design) in bench/README.md.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use gst::prelude::*;
@@ -54,6 +54,8 @@ pub(super) enum PushOutcome {
     Ok,
     /// Shutting down (pads deactivated) or downstream ended the stream: close quietly.
     Stopped,
+    /// The publisher was replaced by a newer one: nothing more of it may reach the pads.
+    Replaced,
     /// Downstream failed (no pad linked, not negotiated, error): the pipeline is told.
     Failed(gst::FlowError),
 }
@@ -64,7 +66,8 @@ const NO_TIME: u64 = u64::MAX;
 pub(super) struct Outputs {
     pads: Mutex<HashMap<TrackKey, gst::Pad>>,
     /// Serializes pad creation, so `pads` is never locked while pad-added handlers run.
-    creating: Mutex<()>,
+    /// True once the element left PAUSED: a straggling publisher thread adds no pads.
+    creating: Mutex<bool>,
     /// One flow result for all pads: an unlinked pad alone is not an error.
     flow: Mutex<gst_base::UniqueFlowCombiner>,
     /// All pads of the element belong to one stream group.
@@ -100,7 +103,10 @@ impl Outputs {
         let pad = match self.existing(key) {
             Some(pad) => pad,
             None => {
-                let _creating = self.creating.lock().map_err(|_| gst::FlowError::Error)?;
+                let closed = self.creating.lock().map_err(|_| gst::FlowError::Error)?;
+                if *closed {
+                    return Err(gst::FlowError::Flushing);
+                }
                 match self.existing(key) {
                     Some(pad) => pad,
                     None => self.create(element, key, caps, config)?,
@@ -135,6 +141,7 @@ impl Outputs {
         let pad = gst::Pad::builder_from_template(&templ)
             .name(pad_name.as_str())
             .query_function(move |pad, parent, query| answer_query(pad, parent, query, latency))
+            .event_function(answer_event)
             .build();
         pad.set_active(true).map_err(|_| gst::FlowError::Error)?;
         let group_id = *self
@@ -153,25 +160,31 @@ impl Outputs {
         // Buffers carry running times (the element's clock time minus its base time).
         let segment = gst::FormattedSegment::<gst::ClockTime>::new();
         pad.push_event(gst::event::Segment::new(&segment));
+        // pad-added handlers link the pad synchronously, before any buffer is pushed.
+        element.add_pad(&pad).map_err(|_| gst::FlowError::Error)?;
         if let Ok(mut pads) = self.pads.lock() {
             pads.insert(key, pad.clone());
         }
         if let Ok(mut flow) = self.flow.lock() {
             flow.add_pad(&pad);
         }
-        // pad-added handlers link the pad synchronously, before any buffer is pushed.
-        element.add_pad(&pad).map_err(|_| gst::FlowError::Error)?;
         gst::info!(CAT, obj = element, "added pad {pad_name} with caps {caps}");
         Ok(pad)
     }
 
-    /// Pushes `buffer` on `pad` and combines the result with the other pads'.
-    pub fn push(&self, pad: &gst::Pad, buffer: gst::Buffer) -> PushOutcome {
-        let running_time = buffer.dts_or_pts();
+    /// Pushes `buffer` on `pad` and combines the result with the other pads'. `replaced` is
+    /// checked under the pad's stream lock, so once a newer publisher has pushed, nothing of
+    /// the replaced one follows.
+    pub fn push(&self, pad: &gst::Pad, buffer: gst::Buffer, replaced: &AtomicBool) -> PushOutcome {
+        // The later of the two: with B-frames a PTS runs ahead of its DTS.
+        let running_time = buffer.pts().max(buffer.dts());
         let result = {
             // One pushing thread at a time per pad: a publisher replacing a stalled one waits
             // for the old push to return.
             let _stream = pad.stream_lock();
+            if replaced.load(Ordering::SeqCst) {
+                return PushOutcome::Replaced;
+            }
             pad.push(buffer)
         };
         if result.is_ok() {
@@ -222,8 +235,20 @@ impl Outputs {
         }
     }
 
-    /// Forgets every pad (the element returned to READY and removes them).
+    /// Allows pads again (READY→PAUSED).
+    pub fn reopen(&self) {
+        if let Ok(mut closed) = self.creating.lock() {
+            *closed = false;
+        }
+    }
+
+    /// Forgets every pad (the element returned to READY and removes them); no pad is added
+    /// until [`Outputs::reopen`].
     pub fn take_all(&self) -> Vec<gst::Pad> {
+        // Waits for a creation in progress, so its pad is in the map below.
+        if let Ok(mut closed) = self.creating.lock() {
+            *closed = true;
+        }
         if let Ok(mut sent) = self.no_more_pads_sent.lock() {
             *sent = false;
         }
@@ -255,7 +280,9 @@ fn answer_query(
             true
         }
         gst::QueryViewMut::Caps(q) => {
-            let caps = pad.current_caps().unwrap_or_else(|| pad.pad_template_caps());
+            let caps = pad
+                .current_caps()
+                .unwrap_or_else(|| pad.pad_template_caps());
             let caps = match q.filter() {
                 Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
                 None => caps,
@@ -263,6 +290,22 @@ fn answer_query(
             q.set_result(&caps);
             true
         }
+        gst::QueryViewMut::Seeking(q) => {
+            let none = gst::GenericFormattedValue::none_for_format(q.format());
+            q.set(false, none, none);
+            true
+        }
         _ => gst::Pad::query_default(pad, parent, query),
+    }
+}
+
+/// Upstream events on an output pad: a live stream cannot seek; the rest are not for us.
+fn answer_event(pad: &gst::Pad, parent: Option<&gst::Object>, event: gst::Event) -> bool {
+    match event.view() {
+        gst::EventView::Seek(_) => {
+            gst::debug!(CAT, obj = pad, "live stream: seek refused");
+            false
+        }
+        _ => gst::Pad::event_default(pad, parent, event),
     }
 }

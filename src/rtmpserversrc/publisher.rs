@@ -41,6 +41,8 @@ pub(super) struct PublishSlot {
     /// The publisher's latest statistics (see publish_stats.rs), for the `stats` property.
     pub snapshot: Mutex<Option<gst::Structure>>,
     evicted: AtomicBool,
+    /// In a push: a push blocked downstream (back-pressure) is not silence.
+    pushing: AtomicBool,
     last_activity_ms: AtomicU64,
     epoch: Instant,
 }
@@ -53,6 +55,7 @@ impl PublishSlot {
             info,
             snapshot: Mutex::new(None),
             evicted: AtomicBool::new(false),
+            pushing: AtomicBool::new(false),
             last_activity_ms: AtomicU64::new(0),
             epoch,
         };
@@ -67,6 +70,9 @@ impl PublishSlot {
 
     /// Time since the publisher last sent media.
     pub fn silence(&self) -> Duration {
+        if self.pushing.load(Ordering::SeqCst) {
+            return Duration::ZERO;
+        }
         let now = self.epoch.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)))
     }
@@ -527,6 +533,11 @@ impl SessionPublisher {
 
     /// Creates or updates the pad of a track that has caps.
     fn open_output(&mut self, key: TrackKey) {
+        if self.slot.evicted.load(Ordering::SeqCst) {
+            // The pads belong to the publisher that replaced this one.
+            self.failed = Some(CloseReason::Replaced);
+            return;
+        }
         let Some(track) = self.tracks.get_mut(&key) else {
             return;
         };
@@ -543,6 +554,8 @@ impl SessionPublisher {
                 track.pad = Some(pad);
                 self.send_tags(key);
             }
+            // The element is leaving PAUSED: its pads are gone.
+            Err(gst::FlowError::Flushing) => self.failed = Some(CloseReason::Shutdown),
             Err(err) => {
                 gst::error!(
                     CAT,
@@ -620,8 +633,17 @@ impl SessionPublisher {
         let Some(pad) = self.tracks.get(&key).and_then(|t| t.pad.as_ref()) else {
             return;
         };
-        match self.element.imp().outputs.push(pad, buffer) {
+        self.slot.pushing.store(true, Ordering::SeqCst);
+        let outcome = self
+            .element
+            .imp()
+            .outputs
+            .push(pad, buffer, &self.slot.evicted);
+        self.slot.touch(Instant::now());
+        self.slot.pushing.store(false, Ordering::SeqCst);
+        match outcome {
             PushOutcome::Ok => {}
+            PushOutcome::Replaced => self.failed = Some(CloseReason::Replaced),
             PushOutcome::Stopped => {
                 gst::info!(CAT, obj = pad, "downstream stopped: closing the publish");
                 self.failed = Some(CloseReason::Downstream);
@@ -684,7 +706,11 @@ impl SessionPublisher {
         let waited = self
             .first_media
             .is_some_and(|first| now.duration_since(first) >= SETTLE_WAIT);
-        if !(announced || waited || force || self.pending_bytes as u64 >= self.config.output.max_pending_bytes) {
+        if !(announced
+            || waited
+            || force
+            || self.pending_bytes as u64 >= self.config.output.max_pending_bytes)
+        {
             return;
         }
         self.settled = true;
@@ -752,8 +778,13 @@ impl Publisher for SessionPublisher {
     }
 
     fn finish(mut self: Box<Self>, reason: CloseReason) {
-        // Whatever the publisher sent before leaving reaches the pads.
-        self.try_settle(Instant::now(), true);
+        // Whatever the publisher sent before leaving reaches the pads, unless the pads are
+        // going away (shutdown) or belong to a newer publisher.
+        let pads_are_ours = !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced)
+            && !self.slot.evicted.load(Ordering::SeqCst);
+        if pads_are_ours {
+            self.try_settle(Instant::now(), true);
+        }
         self.refresh_snapshot(Instant::now(), true);
         let imp = self.element.imp();
         let eos = self.config.eos_on_disconnect

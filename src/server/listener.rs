@@ -17,6 +17,11 @@ use super::handler::IngestHandler;
 use super::transport::Transport;
 use crate::rtmp::SessionConfig;
 
+/// Connection ids are unique in the process, not per listener: an element on a plain and a TLS
+/// port closes its publisher by id on both, and must not hit another connection there.
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+/// Stack of a connection thread (see where it is spawned).
+const CONNECTION_STACK_SIZE: usize = 8 * 1024 * 1024;
 /// Limits and timings of the socket layer.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -38,7 +43,6 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// State shared by the accept thread, the connection threads and the owner.
 pub(super) struct Shared {
     pub stopping: AtomicBool,
-    next_id: AtomicU64,
     /// Clones of live connection sockets, so `stop` can shut them down and wake their reads,
     /// with the peer address for the per-address limit.
     streams: Mutex<HashMap<u64, (TcpStream, IpAddr)>>,
@@ -108,7 +112,6 @@ impl Listener {
         }
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
-            next_id: AtomicU64::new(1),
             streams: Mutex::new(HashMap::new()),
             threads: Mutex::new(HashMap::new()),
         });
@@ -215,7 +218,7 @@ fn accept_loop(
                 continue;
             }
         };
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
         let Ok(registry_clone) = stream.try_clone() else {
             continue;
         };
@@ -255,7 +258,10 @@ fn accept_loop(
         let thread_tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("rtmp-conn-{id}"))
-            .stack_size(256 * 1024)
+            // Downstream elements up to the first queue run on this thread (it pushes on the
+            // element's pads): the stack GStreamer's own streaming threads get. Address space
+            // only; untouched pages cost no memory.
+            .stack_size(CONNECTION_STACK_SIZE)
             .spawn(move || {
                 match Transport::new(stream, thread_tls.as_ref()) {
                     Ok(transport) => connection::run(
