@@ -281,3 +281,71 @@ fn blocked_downstream_bounds_memory_and_loses_nothing() {
     assert_same_packets("video", &src["video"], &rx.pad("video_0").packets);
     assert_same_packets("audio", &src["audio"], &rx.pad("audio_0").packets);
 }
+
+#[test]
+fn publisher_held_by_back_pressure_is_not_replaced_as_silent() {
+    let rx = audio_receiver(&[("stale-timeout", "500")]);
+    // Downstream stops consuming as soon as the pad appears.
+    let blocked = std::sync::Arc::new(std::sync::Mutex::new(None::<(gst::Pad, gst::PadProbeId)>));
+    let blocked_cb = blocked.clone();
+    rx.src.connect_pad_added(move |_, pad| {
+        let id = pad
+            .add_probe(
+                gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER,
+                |_, _| gst::PadProbeReturn::Ok,
+            )
+            .unwrap();
+        *blocked_cb.lock().unwrap() = Some((pad.clone(), id));
+    });
+    let mut live = TestClient::publisher(rx.port, "app", KEY);
+    live.metadata(false, true).unwrap();
+    live.aac_header(0).unwrap();
+    for n in 0..5 {
+        live.aac_frame(n * 23, n).unwrap();
+    }
+    // Held in its push far longer than stale-timeout: still the live publisher.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(blocked.lock().unwrap().is_some(), "the pad never appeared");
+    let again = TestClient::publisher_result(rx.port, "app", KEY);
+    assert_eq!(again.as_deref(), Some("NetStream.Publish.BadName"));
+    // Unblocked, it goes on, nothing lost.
+    let (pad, id) = blocked.lock().unwrap().take().unwrap();
+    pad.remove_probe(id);
+    for n in 5..10 {
+        live.aac_frame(n * 23, n).unwrap();
+    }
+    assert!(
+        rx.wait_for(Duration::from_secs(5), |r| r.pad("audio_0").packets.len()
+            == 10)
+    );
+    assert!(rx
+        .pad("audio_0")
+        .packets
+        .iter()
+        .enumerate()
+        .all(|(n, p)| p.md5 == aac_payload(n as u32)));
+}
+
+#[test]
+fn stopping_before_the_tracks_settle_adds_no_pads() {
+    let rx = audio_receiver(&[]);
+    let added = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let added_cb = added.clone();
+    rx.src.connect_pad_added(move |_, pad| {
+        added_cb.lock().unwrap().push(pad.name().to_string());
+    });
+    // Audio only, no onMetaData: the element waits up to 500 ms for a video track.
+    let mut c = TestClient::publisher(rx.port, "app", KEY);
+    c.aac_header(0).unwrap();
+    c.aac_frame(0, 0).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let took = rx.stop();
+    assert!(took < Duration::from_secs(1), "NULL took {took:?}");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        *added.lock().unwrap(),
+        Vec::<String>::new(),
+        "pads added while stopping"
+    );
+    assert!(!rx.has_message("rtmpserversrc-publish-started"));
+}

@@ -360,3 +360,38 @@ fn stats_and_bus_messages_follow_a_real_publish() {
         "NetStream.Publish.Denied"
     );
 }
+
+#[test]
+fn stopping_an_element_on_two_ports_closes_only_its_publisher() {
+    let (cert, key) = test_certificate();
+    let (cert, key) = (
+        cert.to_str().unwrap().to_string(),
+        key.to_str().unwrap().to_string(),
+    );
+    let rx = Receiver::start(&[
+        ("stream-key", "both"),
+        ("tls-certificate", &cert),
+        ("tls-key", &key),
+        ("tls-port", "0"),
+    ]);
+    let tls_port = rx.src.property::<u32>("bound-tls-port");
+    // The first connection on the plain port, silent; the first on the TLS port publishes.
+    let mut bystander = std::net::TcpStream::connect(("127.0.0.1", rx.port)).unwrap();
+    let child = ffmpeg_publish(
+        &clip_h264_aac(10),
+        &format!("rtmps://127.0.0.1:{tls_port}/app/both"),
+        true,
+    );
+    assert!(rx.wait_for(Duration::from_secs(10), |r| !r
+        .pad("video_0")
+        .packets
+        .is_empty()));
+    // READY closes the element's publisher, and nothing else: the listeners stay bound.
+    rx.pipeline.set_state(gst::State::Ready).unwrap();
+    let (ok, _) = wait_child(child, Duration::from_secs(5));
+    assert!(!ok, "the publisher was not closed");
+    assert!(
+        !common::client::closed_within(&mut bystander, Duration::from_millis(300)),
+        "a connection on the other port was closed too"
+    );
+}
