@@ -10,8 +10,9 @@ use std::time::Duration;
 use common::*;
 use gst::prelude::*;
 
-/// A self-signed certificate for 127.0.0.1/localhost, made once with openssl.
-fn test_certificate() -> (std::path::PathBuf, std::path::PathBuf) {
+/// A self-signed certificate for 127.0.0.1/localhost, made once with openssl: the paths of the
+/// certificate and key PEM files, as the element's properties take them.
+fn test_certificate() -> (String, String) {
     let dir = media_dir();
     let (cert, key) = (dir.join("test-cert.pem"), dir.join("test-key.pem"));
     if !cert.exists() || !key.exists() {
@@ -41,7 +42,10 @@ fn test_certificate() -> (std::path::PathBuf, std::path::PathBuf) {
         std::fs::rename(&tmp_key, &key).unwrap();
         std::fs::rename(&tmp_cert, &cert).unwrap();
     }
-    (cert, key)
+    (
+        cert.to_str().unwrap().to_string(),
+        key.to_str().unwrap().to_string(),
+    )
 }
 
 fn rejected_reasons(rx: &Receiver) -> Vec<String> {
@@ -167,10 +171,6 @@ fn element_leaving_a_shared_port_keeps_the_other_serving() {
 #[test]
 fn ffmpeg_and_rtmp2sink_publish_over_rtmps() {
     let (cert, key) = test_certificate();
-    let (cert, key) = (
-        cert.to_str().unwrap().to_string(),
-        key.to_str().unwrap().to_string(),
-    );
     let rx = Receiver::start(&[
         ("stream-key", "secure"),
         ("tls-certificate", &cert),
@@ -364,10 +364,6 @@ fn stats_and_bus_messages_follow_a_real_publish() {
 #[test]
 fn stopping_an_element_on_two_ports_closes_only_its_publisher() {
     let (cert, key) = test_certificate();
-    let (cert, key) = (
-        cert.to_str().unwrap().to_string(),
-        key.to_str().unwrap().to_string(),
-    );
     let rx = Receiver::start(&[
         ("stream-key", "both"),
         ("tls-certificate", &cert),
