@@ -268,13 +268,6 @@ fn element_publish(
         imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
         return Err(rejection);
     }
-    if imp.eos_sent.load(Ordering::SeqCst) {
-        return Err(reject(
-            PUBLISH_DENIED,
-            "ended",
-            "this stream has ended (the pipeline received EOS)",
-        ));
-    }
     let publish_info = PublishInfo {
         encoder: info.flash_ver.clone(),
         application: settings.application.clone(),
@@ -290,14 +283,16 @@ fn element_publish(
     ));
     {
         let mut active = imp.active.lock().unwrap();
-        // Checked again under the lock: EOS or PAUSED→READY may have come meanwhile.
-        if imp.eos_sent.load(Ordering::SeqCst) || !imp.accepting.load(Ordering::SeqCst) {
+        // Under the lock that installs the publish: EOS and PAUSED→READY set these under it.
+        let ended = imp.eos_sent.load(Ordering::SeqCst);
+        if ended || !imp.accepting.load(Ordering::SeqCst) {
             drop(active);
-            let rejection = reject(
-                PUBLISH_DENIED,
-                "ended",
-                "this stream has ended or the server is stopping",
-            );
+            let why = if ended {
+                "this stream has ended (the pipeline received EOS)"
+            } else {
+                "this stream has ended: the server is stopping"
+            };
+            let rejection = reject(PUBLISH_DENIED, "ended", why);
             imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
             return Err(rejection);
         }
