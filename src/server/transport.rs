@@ -41,7 +41,8 @@ impl Transport {
 }
 
 // SAFETY: plain TCP reads with recv(2) through socket2, which returns how many bytes the kernel
-// wrote; TLS reads into an initialized scratch buffer and writes exactly the bytes it copies.
+// wrote; TLS decrypts into an initialized scratch buffer and hands it on through the slice's
+// own `ReadUninit`.
 unsafe impl ReadUninit for Transport {
     fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
         match self {
@@ -51,10 +52,8 @@ unsafe impl ReadUninit for Transport {
                 let mut scratch = [0u8; 16 * 1024];
                 let len = buf.len().min(scratch.len());
                 let n = s.read(&mut scratch[..len])?;
-                for (dst, src) in buf.iter_mut().zip(&scratch[..n]) {
-                    dst.write(*src);
-                }
-                Ok(n)
+                let mut plaintext = scratch.get(..n).unwrap_or_default();
+                plaintext.read_uninit(buf)
             }
         }
     }
