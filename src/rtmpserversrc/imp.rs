@@ -228,9 +228,17 @@ impl ObjectImpl for RtmpServerSrc {
                     .build(),
                 glib::ParamSpecUInt::builder("max-queue-bytes")
                     .nick("Maximum held-back bytes")
-                    .blurb("Media held back per publisher while its tracks are discovered (pads appear once all are known); past this the pads appear with the tracks known so far")
+                    .blurb("Bytes queued for each pad's streaming thread, and media held back per publisher while its tracks are discovered (pads appear once all are known, or when this is reached); a full queue leaves the publisher's socket unread (TCP back-pressure)")
                     .minimum(64 * 1024)
                     .default_value(DEFAULT_MAX_QUEUE_BYTES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-queue-time")
+                    .nick("Maximum queued time")
+                    .blurb("Milliseconds of media queued for each pad's streaming thread before the publisher's socket is left unread (TCP back-pressure); a queue may grow up to max-queue-bytes while another pad waits for data")
+                    .minimum(10)
+                    .maximum(60_000)
+                    .default_value(DEFAULT_MAX_QUEUE_TIME_MS)
                     .mutable_ready()
                     .build(),
             ]
@@ -330,6 +338,7 @@ impl ObjectImpl for RtmpServerSrc {
             "max-message-size" => settings.max_message_size = value.get().unwrap(),
             "stale-timeout" => settings.stale_timeout_ms = value.get().unwrap(),
             "max-queue-bytes" => settings.max_queue_bytes = value.get().unwrap(),
+            "max-queue-time" => settings.max_queue_time_ms = value.get().unwrap(),
             "max-connections-per-address" => {
                 settings.max_connections_per_address = value.get().unwrap()
             }
@@ -375,6 +384,7 @@ impl ObjectImpl for RtmpServerSrc {
             "max-message-size" => settings.max_message_size.to_value(),
             "stale-timeout" => settings.stale_timeout_ms.to_value(),
             "max-queue-bytes" => settings.max_queue_bytes.to_value(),
+            "max-queue-time" => settings.max_queue_time_ms.to_value(),
             "max-connections-per-address" => settings.max_connections_per_address.to_value(),
             "publish-deadline" => settings.publish_deadline_secs.to_value(),
             "tls-port" => settings.tls_port.to_value(),
@@ -626,6 +636,7 @@ impl RtmpServerSrc {
         };
         if let Some(slot) = active {
             slot.evict();
+            self.outputs.wake_senders();
             // No lock of ours is held: the connection thread may still call into the element.
             for (port, _) in &ports {
                 port.close_connection(slot.connection_id);
@@ -684,7 +695,8 @@ impl RtmpServerSrc {
         builder = builder
             .field("connections-rejected", total)
             .field("rejected-by-reason", by_reason)
-            .field("publishes", self.counters.publishes());
+            .field("publishes", self.counters.publishes())
+            .field("queued-bytes", self.outputs.queued_bytes());
         let active = self.active.lock().unwrap().clone();
         let publisher = active
             .as_ref()

@@ -13,6 +13,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::outputs::OutputConfig;
+use super::pad_queues::Limits;
 use super::port::SharedPort;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
@@ -298,7 +299,8 @@ fn element_publish(
         }
         if let Some(current) = active.as_ref() {
             let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
-            if current.silence() < stale {
+            // Media of its still queued or in a push downstream: held by back-pressure.
+            if current.silence() < stale || imp.outputs.delivering() {
                 let rejection = reject(
                     PUBLISH_BAD_NAME,
                     "already-publishing",
@@ -317,6 +319,7 @@ fn element_publish(
                 info.peer
             );
             current.evict();
+            imp.outputs.wake_senders();
         }
         *active = Some(slot.clone());
     }
@@ -334,6 +337,10 @@ fn element_publish(
         output: OutputConfig {
             latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),
             max_pending_bytes: u64::from(settings.max_queue_bytes),
+            queue_limits: Limits {
+                max_time: gst::ClockTime::from_mseconds(u64::from(settings.max_queue_time_ms)),
+                max_bytes: settings.max_queue_bytes as usize,
+            },
         },
     };
     Ok(Box::new(SessionPublisher::new(

@@ -2,8 +2,8 @@
 //! `rtmpserversrc`: an RTMP ingest server as a GStreamer source.
 //!
 //! An element that listens on a TCP port, accepts publishes from RTMP encoders and exposes each
-//! elementary stream on a sometimes pad (`video_%u`, `audio_%u`), pushed from the connection's
-//! thread.
+//! elementary stream on a sometimes pad (`video_%u`, `audio_%u`), each pushed from a streaming
+//! thread of its own.
 
 use gst::glib;
 use gst::prelude::*;
@@ -12,6 +12,7 @@ mod caps;
 mod imp;
 mod ingest;
 mod outputs;
+mod pad_queues;
 mod port;
 mod publish_stats;
 mod publisher;

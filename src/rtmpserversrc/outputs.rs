@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The element's output pads: one src pad per track, pushed directly from the publisher's
-//! connection thread, as a demuxer pushes from its streaming thread.
+//! The element's output pads: one src pad per track, each pushing from its own streaming
+//! thread (a pad task) what the publisher's connection thread queued for it (pad_queues.rs).
 //!
-//! There is no queue and no thread of ours between the socket and the pad: a blocked
-//! downstream blocks the push, the connection stops reading, and TCP slows the publisher down
-//! (back-pressure instead of dropping). Pads outlive publish sessions: a publisher that
-//! reconnects continues on the same pads. Measured against one appsrc per track (the previous
-//! design) in bench/README.md.
+//! A sink that prerolls, or a muxer waiting for its other pads, blocks only its own pad's
+//! thread, so the pipelines users write without queues reach PLAYING, as with rtspsrc. When a
+//! pad's queue is full the connection thread waits, stops reading, and TCP slows the publisher
+//! down (back-pressure instead of dropping). Pads outlive publish sessions: a publisher that
+//! reconnects continues on the same pads. The cost of the thread hop is measured in
+//! bench/README.md.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 
+use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues};
 use crate::CAT;
 
 /// Audio or video, with the Enhanced RTMP track id (0 for plain RTMP).
@@ -46,9 +48,11 @@ pub(super) struct OutputConfig {
     pub latency: gst::ClockTime,
     /// Media held back per publisher while its tracks are discovered.
     pub max_pending_bytes: u64,
+    /// How much each pad's queue holds before the publisher's socket is left unread.
+    pub queue_limits: Limits,
 }
 
-/// The outcome of pushing one buffer, combined over every pad.
+/// The outcome of sending one buffer, combined over every pad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PushOutcome {
     Ok,
@@ -60,20 +64,29 @@ pub(super) enum PushOutcome {
     Failed(gst::FlowError),
 }
 
-/// `u64::MAX`: nothing pushed yet.
+/// `u64::MAX`: nothing sent yet.
 const NO_TIME: u64 = u64::MAX;
 
-pub(super) struct Outputs {
-    pads: Mutex<HashMap<TrackKey, gst::Pad>>,
-    /// Serializes pad creation, so `pads` is never locked while pad-added handlers run.
+#[derive(Default)]
+struct Pads {
+    map: HashMap<TrackKey, gst::Pad>,
     /// True once the element left PAUSED: a straggling publisher thread adds no pads.
-    creating: Mutex<bool>,
+    closed: bool,
+}
+
+pub(super) struct Outputs {
+    pads: Mutex<Pads>,
+    /// Serializes pad creation between publisher threads. `pads` itself is not held while
+    /// pad-added handlers run, so a handler may do anything, including a state change.
+    creation: Mutex<()>,
+    /// What the connection thread queued for each pad's thread.
+    queues: Arc<PadQueues>,
     /// One flow result for all pads: an unlinked pad alone is not an error.
-    flow: Mutex<gst_base::UniqueFlowCombiner>,
+    flow: Arc<Mutex<gst_base::UniqueFlowCombiner>>,
     /// All pads of the element belong to one stream group.
     group_id: Mutex<Option<gst::GroupId>>,
     no_more_pads_sent: Mutex<bool>,
-    /// The latest running time pushed on any pad (ns), so a new session continues after it.
+    /// The latest running time queued on any pad (ns), so a new session continues after it.
     high_water: AtomicU64,
 }
 
@@ -81,8 +94,9 @@ impl Default for Outputs {
     fn default() -> Self {
         Outputs {
             pads: Mutex::default(),
-            creating: Mutex::default(),
-            flow: Mutex::default(),
+            creation: Mutex::default(),
+            queues: Arc::default(),
+            flow: Arc::default(),
             group_id: Mutex::default(),
             no_more_pads_sent: Mutex::default(),
             high_water: AtomicU64::new(NO_TIME),
@@ -97,33 +111,33 @@ impl Outputs {
         &self,
         element: &super::RtmpServerSrc,
         key: TrackKey,
+        session: u64,
         caps: &gst::Caps,
         config: OutputConfig,
-    ) -> Result<gst::Pad, gst::FlowError> {
-        let pad = match self.existing(key) {
-            Some(pad) => pad,
-            None => {
-                let closed = self.creating.lock().map_err(|_| gst::FlowError::Error)?;
-                if *closed {
-                    return Err(gst::FlowError::Flushing);
-                }
-                match self.existing(key) {
-                    Some(pad) => pad,
-                    None => self.create(element, key, caps, config)?,
-                }
+    ) -> Result<(), gst::FlowError> {
+        if self.existing(key).is_none() {
+            let _creation = self.creation.lock().map_err(|_| gst::FlowError::Error)?;
+            if self.existing(key).is_none() {
+                return self.create(element, key, caps, config);
             }
-        };
-        if pad.current_caps().as_ref() != Some(caps) {
-            gst::info!(CAT, obj = pad, "caps change to {caps}");
-            let _stream = pad.stream_lock();
-            // Sticky: reaches downstream before the next buffer even if the pad is unlinked.
-            pad.push_event(gst::event::Caps::new(caps));
         }
-        Ok(pad)
+        if self.queues.caps_changed(key, caps) {
+            gst::info!(CAT, obj = element, "{}: caps change to {caps}", key.pad_name());
+            // In order with the buffers: downstream gets it before the next buffer.
+            self.queues.send(
+                key,
+                Entry {
+                    session,
+                    item: Item::Event(gst::event::Caps::new(caps)),
+                },
+                &AtomicBool::new(false),
+            );
+        }
+        Ok(())
     }
 
     fn existing(&self, key: TrackKey) -> Option<gst::Pad> {
-        self.pads.lock().ok()?.get(&key).cloned()
+        self.pads.lock().ok()?.map.get(&key).cloned()
     }
 
     fn create(
@@ -132,16 +146,34 @@ impl Outputs {
         key: TrackKey,
         caps: &gst::Caps,
         config: OutputConfig,
-    ) -> Result<gst::Pad, gst::FlowError> {
+    ) -> Result<(), gst::FlowError> {
+        if self.pads.lock().map_err(|_| gst::FlowError::Error)?.closed {
+            return Err(gst::FlowError::Flushing);
+        }
+        self.queues.set_limits(config.queue_limits);
+        self.queues.open_lane(key, caps);
         let pad_name = key.pad_name();
         let templ = element
             .pad_template(key.template_name())
             .ok_or(gst::FlowError::Error)?;
         let latency = config.latency;
+        let (queues, flow) = (self.queues.clone(), self.flow.clone());
         let pad = gst::Pad::builder_from_template(&templ)
             .name(pad_name.as_str())
             .query_function(move |pad, parent, query| answer_query(pad, parent, query, latency))
             .event_function(answer_event)
+            .activatemode_function(move |pad, _parent, _mode, active| {
+                if active {
+                    queues.unflush(key);
+                    start_pad_thread(pad, key, queues.clone(), flow.clone())
+                } else {
+                    // Wakes the pad thread out of its wait; a push in progress returns since
+                    // the pad is flushing. Then the task is joined.
+                    queues.flush(key);
+                    pad.stop_task()
+                        .map_err(|err| gst::loggable_error!(CAT, "stop task: {err}"))
+                }
+            })
             .build();
         pad.set_active(true).map_err(|_| gst::FlowError::Error)?;
         let group_id = *self
@@ -150,7 +182,8 @@ impl Outputs {
             .map_err(|_| gst::FlowError::Error)?
             .get_or_insert_with(gst::GroupId::next);
         let stream_id = pad.create_stream_id(element, Some(&pad_name));
-        // Sticky events, stored on the pad and sent ahead of the first buffer once linked.
+        // Sticky events, stored on the pad before it is exposed, so pad-added handlers see the
+        // caps; its thread sends them ahead of the first buffer.
         pad.push_event(
             gst::event::StreamStart::builder(&stream_id)
                 .group_id(group_id)
@@ -160,53 +193,73 @@ impl Outputs {
         // Buffers carry running times (the element's clock time minus its base time).
         let segment = gst::FormattedSegment::<gst::ClockTime>::new();
         pad.push_event(gst::event::Segment::new(&segment));
-        // pad-added handlers link the pad synchronously, before any buffer is pushed.
-        element.add_pad(&pad).map_err(|_| gst::FlowError::Error)?;
-        if let Ok(mut pads) = self.pads.lock() {
-            pads.insert(key, pad.clone());
-        }
         if let Ok(mut flow) = self.flow.lock() {
             flow.add_pad(&pad);
         }
+        // pad-added handlers link the pad synchronously, before any buffer is pushed.
+        element.add_pad(&pad).map_err(|_| gst::FlowError::Error)?;
+        let closed = {
+            let mut pads = self.pads.lock().map_err(|_| gst::FlowError::Error)?;
+            if !pads.closed {
+                pads.map.insert(key, pad.clone());
+            }
+            pads.closed
+        };
+        if closed {
+            // The element left PAUSED while the pad was being added (perhaps by a pad-added
+            // handler): the pad is not kept.
+            let _ = pad.set_active(false);
+            let _ = element.remove_pad(&pad);
+            return Err(gst::FlowError::Flushing);
+        }
         gst::info!(CAT, obj = element, "added pad {pad_name} with caps {caps}");
-        Ok(pad)
+        Ok(())
     }
 
-    /// Pushes `buffer` on `pad` and combines the result with the other pads'. `replaced` is
-    /// checked under the pad's stream lock, so once a newer publisher has pushed, nothing of
-    /// the replaced one follows.
-    pub fn push(&self, pad: &gst::Pad, buffer: gst::Buffer, replaced: &AtomicBool) -> PushOutcome {
+    /// Queues `buffer` for the pad of `key`, waiting while its queue is full. `replaced` is
+    /// checked under the queues' lock, so once a newer publisher has sent, nothing of the
+    /// replaced one follows. Failures seen by the pad threads come back here.
+    pub fn send(
+        &self,
+        key: TrackKey,
+        session: u64,
+        buffer: gst::Buffer,
+        replaced: &AtomicBool,
+    ) -> PushOutcome {
         // The later of the two: with B-frames a PTS runs ahead of its DTS.
         let running_time = buffer.pts().max(buffer.dts());
-        let result = {
-            // One pushing thread at a time per pad: a publisher replacing a stalled one waits
-            // for the old push to return.
-            let _stream = pad.stream_lock();
-            if replaced.load(Ordering::SeqCst) {
-                return PushOutcome::Replaced;
-            }
-            pad.push(buffer)
+        let entry = Entry {
+            session,
+            item: Item::Buffer(buffer),
         };
-        if result.is_ok() {
+        let outcome = self.queues.send(key, entry, replaced);
+        if outcome == PushOutcome::Ok {
             if let Some(t) = running_time {
                 self.high_water.fetch_max(t.nseconds(), Ordering::Relaxed);
             }
         }
-        let combined = match self.flow.lock() {
-            Ok(mut flow) => flow.update_pad_flow(pad, result),
-            Err(_) => Err(gst::FlowError::Error),
+        outcome
+    }
+
+    /// Queues a serialized event (tags, EOS) for the pad of `key`, in order with its buffers.
+    pub fn send_event(&self, key: TrackKey, session: u64, event: gst::Event) -> bool {
+        let entry = Entry {
+            session,
+            item: Item::Event(event),
         };
-        match combined {
-            Ok(_) => PushOutcome::Ok,
-            Err(gst::FlowError::Flushing | gst::FlowError::Eos) => PushOutcome::Stopped,
-            Err(err) => PushOutcome::Failed(err),
+        self.queues.send(key, entry, &AtomicBool::new(false)) == PushOutcome::Ok
+    }
+
+    /// Queues EOS on every pad, after what is queued already.
+    pub fn send_eos(&self, session: u64) {
+        for key in self.keys() {
+            self.send_event(key, session, gst::event::Eos::new());
         }
     }
 
-    /// Pushes a serialized event (tags, EOS) on `pad`, in order with its buffers.
-    pub fn push_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        let _stream = pad.stream_lock();
-        pad.push_event(event)
+    /// Wakes a sender waiting for queue space, so a replaced publisher notices at once.
+    pub fn wake_senders(&self) {
+        self.queues.wake_senders();
     }
 
     /// Signals `no-more-pads` the first time the publisher's tracks are settled.
@@ -221,11 +274,21 @@ impl Outputs {
         }
     }
 
-    pub fn pads(&self) -> Vec<gst::Pad> {
+    fn keys(&self) -> Vec<TrackKey> {
         self.pads
             .lock()
-            .map(|p| p.values().cloned().collect())
+            .map(|p| p.map.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Whether media is queued or being pushed downstream (see [`PadQueues::delivering`]).
+    pub fn delivering(&self) -> bool {
+        self.queues.delivering()
+    }
+
+    /// Bytes queued for the pad threads (payload plus bookkeeping), for `stats`.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queues.queued_bytes() as u64
     }
 
     pub fn high_water(&self) -> Option<gst::ClockTime> {
@@ -237,18 +300,21 @@ impl Outputs {
 
     /// Allows pads again (READY→PAUSED).
     pub fn reopen(&self) {
-        if let Ok(mut closed) = self.creating.lock() {
-            *closed = false;
+        if let Ok(mut pads) = self.pads.lock() {
+            pads.closed = false;
         }
     }
 
     /// Forgets every pad (the element returned to READY and removes them); no pad is added
     /// until [`Outputs::reopen`].
     pub fn take_all(&self) -> Vec<gst::Pad> {
-        // Waits for a creation in progress, so its pad is in the map below.
-        if let Ok(mut closed) = self.creating.lock() {
-            *closed = true;
-        }
+        let pads: Vec<gst::Pad> = match self.pads.lock() {
+            Ok(mut pads) => {
+                pads.closed = true;
+                pads.map.drain().map(|(_, pad)| pad).collect()
+            }
+            Err(_) => Vec::new(),
+        };
         if let Ok(mut sent) = self.no_more_pads_sent.lock() {
             *sent = false;
         }
@@ -259,10 +325,75 @@ impl Outputs {
         if let Ok(mut flow) = self.flow.lock() {
             flow.clear();
         }
-        self.pads
-            .lock()
-            .map(|mut p| p.drain().map(|(_, pad)| pad).collect())
-            .unwrap_or_default()
+        self.queues.clear();
+        pads
+    }
+}
+
+/// Starts the streaming thread of `pad`: it pushes what the connection thread queued, in
+/// order, and reports failures (combined over the pads) to the sending session.
+fn start_pad_thread(
+    pad: &gst::Pad,
+    key: TrackKey,
+    queues: Arc<PadQueues>,
+    flow: Arc<Mutex<gst_base::UniqueFlowCombiner>>,
+) -> Result<(), gst::LoggableError> {
+    let weak = pad.downgrade();
+    let mut batch = VecDeque::new();
+    pad.start_task(move || {
+        let Some(pad) = weak.upgrade() else {
+            return;
+        };
+        if queues.next_batch(key, &mut batch) == Batch::Flushing {
+            batch.clear();
+            let _ = pad.pause_task();
+            return;
+        }
+        for entry in batch.drain(..) {
+            match entry.item {
+                Item::Buffer(buffer) => {
+                    // A session that failed pushes nothing more; its sender stops at its next
+                    // buffer.
+                    if queues.failed(entry.session) {
+                        continue;
+                    }
+                    let result = pad.push(buffer);
+                    let combined = match flow.lock() {
+                        Ok(mut flow) => flow.update_pad_flow(&pad, result),
+                        Err(_) => Err(gst::FlowError::Error),
+                    };
+                    let outcome = match combined {
+                        Ok(_) => continue,
+                        Err(gst::FlowError::Flushing | gst::FlowError::Eos) => PushOutcome::Stopped,
+                        Err(err) => PushOutcome::Failed(err),
+                    };
+                    if queues.fail(entry.session, outcome) {
+                        report_failure(&pad, outcome);
+                    }
+                }
+                Item::Event(event) => {
+                    pad.push_event(event);
+                }
+            }
+        }
+    })
+    .map_err(|err| gst::loggable_error!(CAT, "start task: {err}"))
+}
+
+/// What a demuxer does when downstream fails: the application learns why the stream stopped.
+fn report_failure(pad: &gst::Pad, outcome: PushOutcome) {
+    match outcome {
+        PushOutcome::Failed(err) => {
+            if let Some(element) = pad.parent_element() {
+                gst::element_error!(
+                    element,
+                    gst::StreamError::Failed,
+                    ("Internal data stream error."),
+                    ["streaming stopped, reason {err:?}"]
+                );
+            }
+        }
+        _ => gst::info!(CAT, obj = pad, "downstream stopped: closing the publish"),
     }
 }
 

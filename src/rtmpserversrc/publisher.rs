@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! One accepted publish: turns RTMP media messages into timestamped buffers on the output pads.
 //!
-//! It runs on the connection's thread and owns its state, so the per-frame path takes no lock of
-//! ours: it parses the FLV tag (slicing, not copying), stamps the buffer and pushes it on the
-//! track's pad.
+//! It runs on the connection's thread and owns its state: it parses the FLV tag (slicing, not
+//! copying), stamps the buffer and queues it for the track's pad thread (outputs.rs).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -94,7 +93,8 @@ struct Track {
     /// Rate and channels from the latest frame header (MP3, AC-3, E-AC-3).
     frame_audio: Option<AudioInfo>,
     caps: Option<gst::Caps>,
-    pad: Option<gst::Pad>,
+    /// The track has a pad.
+    exposed: bool,
     /// The tags last sent on the pad.
     tags: Option<gst::TagList>,
     /// The next buffer starts a new session or follows a gap.
@@ -111,7 +111,7 @@ impl Track {
             frame_size: None,
             frame_audio: None,
             caps: None,
-            pad: None,
+            exposed: false,
             tags: None,
             discont: true,
         }
@@ -544,14 +544,15 @@ impl SessionPublisher {
         let Some(caps) = track.caps.clone() else {
             return;
         };
-        match self
-            .element
-            .imp()
-            .outputs
-            .ensure(&self.element, key, &caps, self.config.output)
-        {
-            Ok(pad) => {
-                track.pad = Some(pad);
+        match self.element.imp().outputs.ensure(
+            &self.element,
+            key,
+            self.slot.connection_id,
+            &caps,
+            self.config.output,
+        ) {
+            Ok(()) => {
+                track.exposed = true;
                 self.send_tags(key);
             }
             // The element is leaving PAUSED: its pads are gone.
@@ -574,9 +575,9 @@ impl SessionPublisher {
         let Some(track) = self.tracks.get_mut(&key) else {
             return;
         };
-        let Some(pad) = track.pad.as_ref() else {
+        if !track.exposed {
             return;
-        };
+        }
         let id = match key {
             TrackKey::Video(id) | TrackKey::Audio(id) => id,
         };
@@ -586,7 +587,8 @@ impl SessionPublisher {
         }
         gst::debug!(CAT, obj = self.element, "{}: tags {tags:?}", key.pad_name());
         let outputs = &self.element.imp().outputs;
-        if outputs.push_event(pad, gst::event::Tag::new(tags.clone())) {
+        let tag = gst::event::Tag::new(tags.clone());
+        if outputs.send_event(key, self.slot.connection_id, tag) {
             track.tags = Some(tags);
         }
     }
@@ -630,33 +632,24 @@ impl SessionPublisher {
         if self.failed.is_some() {
             return;
         }
-        let Some(pad) = self.tracks.get(&key).and_then(|t| t.pad.as_ref()) else {
+        if !self.tracks.get(&key).is_some_and(|t| t.exposed) {
             return;
-        };
+        }
+        // Waiting for room in a full queue is back-pressure, not silence.
         self.slot.pushing.store(true, Ordering::SeqCst);
-        let outcome = self
-            .element
-            .imp()
-            .outputs
-            .push(pad, buffer, &self.slot.evicted);
+        let outcome =
+            self.element
+                .imp()
+                .outputs
+                .send(key, self.slot.connection_id, buffer, &self.slot.evicted);
         self.slot.touch(Instant::now());
         self.slot.pushing.store(false, Ordering::SeqCst);
         match outcome {
             PushOutcome::Ok => {}
             PushOutcome::Replaced => self.failed = Some(CloseReason::Replaced),
-            PushOutcome::Stopped => {
-                gst::info!(CAT, obj = pad, "downstream stopped: closing the publish");
-                self.failed = Some(CloseReason::Downstream);
-            }
-            PushOutcome::Failed(err) => {
-                // What a demuxer does: the application learns why the stream stopped.
-                gst::element_error!(
-                    self.element,
-                    gst::StreamError::Failed,
-                    ("Internal data stream error."),
-                    ["streaming stopped, reason {err:?}"]
-                );
-                self.failed = Some(CloseReason::Downstream);
+            // Downstream stopped, or failed: the pad thread that saw it posted the error.
+            PushOutcome::Stopped | PushOutcome::Failed(_) => {
+                self.failed = Some(CloseReason::Downstream)
             }
         }
     }
@@ -791,9 +784,8 @@ impl Publisher for SessionPublisher {
             && !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced);
         imp.publish_finished(&self.slot, reason, eos);
         if eos {
-            for pad in imp.outputs.pads() {
-                imp.outputs.push_event(&pad, gst::event::Eos::new());
-            }
+            // Behind everything queued: each pad drains before its EOS.
+            imp.outputs.send_eos(self.slot.connection_id);
         }
     }
 }

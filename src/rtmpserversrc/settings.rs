@@ -12,6 +12,7 @@ pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
 pub(super) const DEFAULT_MAX_MESSAGE_SIZE: u32 = 8 * 1024 * 1024;
 pub(super) const DEFAULT_STALE_TIMEOUT_MS: u32 = 3000;
 pub(super) const DEFAULT_MAX_QUEUE_BYTES: u32 = 16 * 1024 * 1024;
+pub(super) const DEFAULT_MAX_QUEUE_TIME_MS: u32 = 1000;
 pub(super) const DEFAULT_TLS_PORT: u32 = 443;
 pub(super) const DEFAULT_PUBLISH_DEADLINE_SECS: u32 = 10;
 pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
@@ -33,6 +34,7 @@ pub(super) struct Settings {
     pub max_message_size: u32,
     pub stale_timeout_ms: u32,
     pub max_queue_bytes: u32,
+    pub max_queue_time_ms: u32,
     pub publish_deadline_secs: u32,
     pub max_connections_per_address: u32,
     pub tls_port: u32,
@@ -60,6 +62,7 @@ impl Default for Settings {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             stale_timeout_ms: DEFAULT_STALE_TIMEOUT_MS,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            max_queue_time_ms: DEFAULT_MAX_QUEUE_TIME_MS,
             publish_deadline_secs: DEFAULT_PUBLISH_DEADLINE_SECS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             tls_port: DEFAULT_TLS_PORT,

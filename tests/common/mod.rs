@@ -165,9 +165,14 @@ pub struct Packet {
     pub keyframe: bool,
 }
 
-/// Packets of a file as ffprobe sees them, per codec type ("video"/"audio").
+/// Packets of a file as ffprobe sees them, per codec type ("video"/"audio"). An MP4's edit
+/// list is ignored: it hides the audio packets past the video's end, which are in the file.
 pub fn probe_packets(path: &Path) -> BTreeMap<String, Vec<Packet>> {
-    let out = Command::new("ffprobe")
+    let mut cmd = Command::new("ffprobe");
+    if path.extension().is_some_and(|e| e == "mp4") {
+        cmd.args(["-ignore_editlist", "1"]);
+    }
+    let out = cmd
         .args([
             "-v",
             "error",

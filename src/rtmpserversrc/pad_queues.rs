@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The bounded queues between the publisher's connection thread and the pads' streaming
+//! threads: one lane per src pad, buffers and serialized events in order.
+//!
+//! Each pad pushes from a thread of its own (a pad task), as rtspsrc's and webrtcsrc's streams
+//! do, so a sink that prerolls or a muxer that waits for its other pads blocks only its own
+//! pad: the pipelines users write without queues reach PLAYING. The connection thread never
+//! calls downstream; when a lane is full it waits here, stops reading its socket, and TCP slows
+//! the encoder down. Nothing is dropped.
+//!
+//! A lane is full at `max_time` of media (newest minus oldest running time queued) or
+//! `max_bytes`. Like multiqueue, a lane full by time alone may grow up to `max_bytes` while
+//! another lane's thread is starving: a muxer that waits for audio while the publisher's video
+//! runs ahead would otherwise wait forever. Every entry counts [`ENTRY_OVERHEAD`] bytes on top
+//! of its payload, so a flood of tiny messages is bounded too.
+//!
+//! The pad thread takes everything queued at each wake-up by swapping its lane's `VecDeque`
+//! with its own (no allocation per buffer once warm) and pushes without any lock of ours.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::outputs::{PushOutcome, TrackKey};
+
+/// Bookkeeping cost of one queued buffer or event (the GstBuffer, its memory and our entry),
+/// counted against `max_bytes` with its payload.
+pub(super) const ENTRY_OVERHEAD: usize = 256;
+
+/// A waiting sender rechecks its conditions at least this often, in case a wake-up was missed
+/// (eviction is also signalled explicitly).
+const SENDER_RECHECK: Duration = Duration::from_millis(200);
+
+/// What travels to a pad thread.
+#[derive(Debug)]
+pub(super) enum Item {
+    Buffer(gst::Buffer),
+    /// A serialized event (caps, tags, EOS), kept in order with the buffers.
+    Event(gst::Event),
+}
+
+/// One queued item and the publish session (connection id) that sent it.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub session: u64,
+    pub item: Item,
+}
+
+/// How much a lane may hold before its sender waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Limits {
+    pub max_time: gst::ClockTime,
+    pub max_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Lane {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    /// Running times of the oldest and newest queued buffer.
+    oldest: Option<gst::ClockTime>,
+    newest: Option<gst::ClockTime>,
+    /// The pad thread is waiting for data (nothing queued and nothing in flight).
+    starving: bool,
+    /// The pad thread is pushing what it took.
+    in_flight: bool,
+    /// The pad is inactive: senders give up, the pad thread returns.
+    flushing: bool,
+    /// The caps most recently queued, so a change is sent once and in order.
+    caps: Option<gst::Caps>,
+}
+
+impl Lane {
+    fn time_span(&self) -> gst::ClockTime {
+        match (self.oldest, self.newest) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => gst::ClockTime::ZERO,
+        }
+    }
+
+    fn over_bytes(&self, limits: Limits) -> bool {
+        self.bytes >= limits.max_bytes
+    }
+
+    fn over_time(&self, limits: Limits) -> bool {
+        self.time_span() >= limits.max_time
+    }
+
+    fn push(&mut self, entry: Entry) {
+        let size = match &entry.item {
+            Item::Buffer(buffer) => {
+                if let Some(t) = buffer.dts_or_pts() {
+                    self.oldest.get_or_insert(t);
+                    self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
+                }
+                buffer.size()
+            }
+            Item::Event(_) => 0,
+        };
+        self.bytes = self.bytes.saturating_add(size + ENTRY_OVERHEAD);
+        self.entries.push_back(entry);
+    }
+
+    /// Moves everything queued into `batch` (empty, keeps its capacity).
+    fn take_into(&mut self, batch: &mut VecDeque<Entry>) {
+        debug_assert!(batch.is_empty());
+        std::mem::swap(&mut self.entries, batch);
+        self.bytes = 0;
+        self.oldest = None;
+        self.newest = None;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    lanes: HashMap<TrackKey, Lane>,
+    /// The first failure of a publish session (downstream error, flushing, EOS), for its
+    /// sender to stop on.
+    failure: Option<(u64, PushOutcome)>,
+}
+
+/// The lanes of one element, under one lock: the sender needs to see every lane at once to
+/// decide whether a full one may grow.
+#[derive(Debug)]
+pub(super) struct PadQueues {
+    shared: Mutex<Shared>,
+    /// A lane got space or a pad thread started starving, or the sender must give up.
+    space: Condvar,
+    /// Per lane, the pad thread's wake-up (data or flushing). Kept outside `Shared` so a
+    /// waiter can hold it while the lock is released.
+    ready: Mutex<HashMap<TrackKey, std::sync::Arc<Condvar>>>,
+    limits: Mutex<Limits>,
+}
+
+impl Default for PadQueues {
+    fn default() -> Self {
+        PadQueues {
+            shared: Mutex::default(),
+            space: Condvar::new(),
+            ready: Mutex::default(),
+            limits: Mutex::new(Limits {
+                max_time: gst::ClockTime::SECOND,
+                max_bytes: 16 * 1024 * 1024,
+            }),
+        }
+    }
+}
+
+/// What a pad thread got from [`PadQueues::next_batch`].
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Batch {
+    /// `batch` holds at least one entry.
+    Ready,
+    /// The pad is going away: stop the task.
+    Flushing,
+}
+
+impl PadQueues {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ready_condvar(&self, key: TrackKey) -> std::sync::Arc<Condvar> {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+    }
+
+    fn limits(&self) -> Limits {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates the lane of a new pad, with the caps its pad starts with.
+    pub fn open_lane(&self, key: TrackKey, caps: &gst::Caps) {
+        let mut shared = self.lock();
+        let lane = shared.lanes.entry(key).or_default();
+        lane.flushing = false;
+        lane.caps = Some(caps.clone());
+        drop(shared);
+        self.ready_condvar(key);
+    }
+
+    /// The pad was (re)activated: its thread may run.
+    pub fn unflush(&self, key: TrackKey) {
+        if let Some(lane) = self.lock().lanes.get_mut(&key) {
+            lane.flushing = false;
+        }
+    }
+
+    /// The pad is deactivating: drops what is queued, wakes its thread and every sender.
+    pub fn flush(&self, key: TrackKey) {
+        let mut shared = self.lock();
+        if let Some(lane) = shared.lanes.get_mut(&key) {
+            lane.flushing = true;
+            lane.entries.clear();
+            lane.bytes = 0;
+            lane.oldest = None;
+            lane.newest = None;
+        }
+        drop(shared);
+        self.ready_condvar(key).notify_all();
+        self.space.notify_all();
+    }
+
+    /// Forgets every lane (the pads were removed).
+    pub fn clear(&self) {
+        let mut shared = self.lock();
+        shared.lanes.clear();
+        shared.failure = None;
+        drop(shared);
+        let ready = std::mem::take(&mut *self.ready.lock().unwrap_or_else(|e| e.into_inner()));
+        for condvar in ready.values() {
+            condvar.notify_all();
+        }
+        self.space.notify_all();
+    }
+
+    /// Wakes senders waiting for space, so they look at their abort flag again.
+    pub fn wake_senders(&self) {
+        self.space.notify_all();
+    }
+
+    /// Whether `caps` differ from the caps last queued on the lane of `key` (and records them).
+    pub fn caps_changed(&self, key: TrackKey, caps: &gst::Caps) -> bool {
+        let mut shared = self.lock();
+        let Some(lane) = shared.lanes.get_mut(&key) else {
+            return false;
+        };
+        if lane.caps.as_ref() == Some(caps) {
+            return false;
+        }
+        lane.caps = Some(caps.clone());
+        true
+    }
+
+    /// Queues `entry` on the lane of `key`, waiting while that lane is full. Returns
+    /// [`PushOutcome::Ok`] once queued; otherwise why the session must stop sending: its
+    /// `abort` flag was set (replaced), the lane is flushing, or downstream failed.
+    pub fn send(&self, key: TrackKey, entry: Entry, abort: &AtomicBool) -> PushOutcome {
+        let limits = self.limits();
+        let mut shared = self.lock();
+        loop {
+            if let Some((session, outcome)) = shared.failure {
+                if session == entry.session {
+                    return outcome;
+                }
+            }
+            if abort.load(Ordering::SeqCst) {
+                return PushOutcome::Replaced;
+            }
+            let Some(lane) = shared.lanes.get(&key) else {
+                return PushOutcome::Stopped;
+            };
+            if lane.flushing {
+                return PushOutcome::Stopped;
+            }
+            // Events take no room worth waiting for; caps must not be held behind a full lane
+            // longer than the buffers they describe, and they are not.
+            let full = matches!(entry.item, Item::Buffer(_))
+                && (lane.over_bytes(limits)
+                    || (lane.over_time(limits)
+                        && !shared
+                            .lanes
+                            .iter()
+                            .any(|(k, l)| *k != key && l.starving && !l.flushing)));
+            if !full {
+                break;
+            }
+            gst::trace!(
+                crate::CAT,
+                "{}: queue full ({} bytes, {}), the publisher waits",
+                key.pad_name(),
+                lane.bytes,
+                lane.time_span()
+            );
+            shared = self
+                .space
+                .wait_timeout(shared, SENDER_RECHECK)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let lane = shared.lanes.get_mut(&key).expect("checked above");
+        lane.push(entry);
+        let wake = std::mem::take(&mut lane.starving);
+        drop(shared);
+        if wake {
+            self.ready_condvar(key).notify_one();
+        }
+        PushOutcome::Ok
+    }
+
+    /// For the pad thread of `key`: waits until something is queued and moves all of it into
+    /// `batch`, or says the pad is flushing.
+    pub fn next_batch(&self, key: TrackKey, batch: &mut VecDeque<Entry>) -> Batch {
+        let ready = self.ready_condvar(key);
+        let mut shared = self.lock();
+        if let Some(lane) = shared.lanes.get_mut(&key) {
+            lane.in_flight = false;
+        }
+        loop {
+            let Some(lane) = shared.lanes.get_mut(&key) else {
+                return Batch::Flushing;
+            };
+            if lane.flushing {
+                lane.starving = false;
+                return Batch::Flushing;
+            }
+            if !lane.entries.is_empty() {
+                lane.starving = false;
+                lane.in_flight = true;
+                lane.take_into(batch);
+                drop(shared);
+                self.space.notify_all();
+                return Batch::Ready;
+            }
+            if !lane.starving {
+                lane.starving = true;
+                // A sender held back by another lane's time limit may go on now.
+                self.space.notify_all();
+            }
+            shared = ready.wait(shared).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Records the first failure of `session`, which its sender returns from then on. True
+    /// if this is the first one.
+    pub fn fail(&self, session: u64, outcome: PushOutcome) -> bool {
+        let mut shared = self.lock();
+        if matches!(shared.failure, Some((s, _)) if s == session) {
+            return false;
+        }
+        shared.failure = Some((session, outcome));
+        drop(shared);
+        self.space.notify_all();
+        true
+    }
+
+    /// Whether `session` has failed (its remaining buffers need not be pushed).
+    pub fn failed(&self, session: u64) -> bool {
+        matches!(self.lock().failure, Some((s, _)) if s == session)
+    }
+
+    /// Whether media is queued or being pushed on any pad: the publisher that sent it is
+    /// held by back-pressure, not silent.
+    pub fn delivering(&self) -> bool {
+        self.lock()
+            .lanes
+            .values()
+            .any(|l| l.in_flight || !l.entries.is_empty())
+    }
+
+    /// Bytes queued in all lanes (payload plus [`ENTRY_OVERHEAD`] each).
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().lanes.values().map(|l| l.bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    fn buffer(ms: u64, size: usize) -> Entry {
+        let mut buffer = gst::Buffer::with_size(size).unwrap();
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_dts(gst::ClockTime::from_mseconds(ms));
+        Entry {
+            session: 1,
+            item: Item::Buffer(buffer),
+        }
+    }
+
+    fn queues(max_time_ms: u64, max_bytes: usize) -> Arc<PadQueues> {
+        gst::init().unwrap();
+        let q = Arc::new(PadQueues::default());
+        q.set_limits(Limits {
+            max_time: gst::ClockTime::from_mseconds(max_time_ms),
+            max_bytes,
+        });
+        q
+    }
+
+    const V: TrackKey = TrackKey::Video(0);
+    const A: TrackKey = TrackKey::Audio(0);
+
+    /// Sends from another thread; true if it returned within `wait`.
+    fn send_returns(q: &Arc<PadQueues>, key: TrackKey, entry: Entry, wait: Duration) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let q = q.clone();
+        thread::spawn(move || {
+            let abort = AtomicBool::new(false);
+            let _ = tx.send(q.send(key, entry, &abort));
+        });
+        rx.recv_timeout(wait).is_ok()
+    }
+
+    #[test]
+    fn a_lane_full_by_time_holds_its_sender_until_the_pad_thread_takes() {
+        let q = queues(1000, 1 << 30);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        q.open_lane(A, &gst::Caps::new_empty_simple("audio/mpeg"));
+        let abort = AtomicBool::new(false);
+        // Audio has data, so it is not starving: video is held at 1 s.
+        assert_eq!(q.send(A, buffer(0, 10), &abort), PushOutcome::Ok);
+        for ms in (0..=1000).step_by(100) {
+            assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
+        }
+        assert!(!send_returns(&q, V, buffer(1100, 10), Duration::from_millis(300)));
+        let mut batch = VecDeque::new();
+        assert_eq!(q.next_batch(V, &mut batch), Batch::Ready);
+        assert_eq!(batch.len(), 11, "everything queued is taken at once");
+        // The held sender got in once space was made.
+        thread::sleep(Duration::from_millis(50));
+        batch.clear();
+        assert_eq!(q.next_batch(V, &mut batch), Batch::Ready);
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn a_lane_full_by_time_grows_while_another_pad_thread_starves() {
+        let q = queues(1000, 1 << 20);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        q.open_lane(A, &gst::Caps::new_empty_simple("audio/mpeg"));
+        // The audio pad thread waits for data (a muxer waits for it).
+        let qa = q.clone();
+        let audio = thread::spawn(move || {
+            let mut batch = VecDeque::new();
+            qa.next_batch(A, &mut batch);
+            batch.len()
+        });
+        thread::sleep(Duration::from_millis(50));
+        let abort = AtomicBool::new(false);
+        for ms in (0..=3000).step_by(100) {
+            assert_eq!(q.send(V, buffer(ms, 1000), &abort), PushOutcome::Ok);
+        }
+        // ...but never past the byte limit.
+        let mut held = false;
+        for ms in 3100..5000 {
+            if !send_returns(&q, V, buffer(ms, 1000), Duration::from_millis(100)) {
+                held = true;
+                break;
+            }
+        }
+        assert!(held, "the byte limit holds even while audio starves");
+        assert!(q.queued_bytes() <= (1 << 20) + 1000 + ENTRY_OVERHEAD);
+        assert_eq!(q.send(A, buffer(0, 10), &abort), PushOutcome::Ok);
+        assert_eq!(audio.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn tiny_entries_are_bounded_by_their_overhead() {
+        let q = queues(1000, 64 * 1024);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        let abort = AtomicBool::new(false);
+        let mut sent = 0;
+        while send_returns(&q, V, buffer(0, 1), Duration::from_millis(100)) {
+            sent += 1;
+            assert!(sent < 10_000, "never held");
+        }
+        let _ = abort;
+        assert!(sent <= 64 * 1024 / ENTRY_OVERHEAD + 1, "{sent}");
+    }
+
+    #[test]
+    fn flushing_releases_the_sender_and_the_pad_thread() {
+        let q = queues(100, 1 << 30);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        q.open_lane(A, &gst::Caps::new_empty_simple("audio/mpeg"));
+        let abort = AtomicBool::new(false);
+        q.send(A, buffer(0, 1), &abort);
+        q.send(V, buffer(0, 1), &abort);
+        q.send(V, buffer(200, 1), &abort);
+        let qs = q.clone();
+        let sender = thread::spawn(move || {
+            let abort = AtomicBool::new(false);
+            qs.send(V, buffer(300, 1), &abort)
+        });
+        thread::sleep(Duration::from_millis(50));
+        q.flush(V);
+        assert_eq!(sender.join().unwrap(), PushOutcome::Stopped);
+        let mut batch = VecDeque::new();
+        assert_eq!(q.next_batch(V, &mut batch), Batch::Flushing);
+        assert!(batch.is_empty(), "a flushed lane drops what it held");
+    }
+
+    #[test]
+    fn an_aborted_sender_returns_replaced_and_a_failed_session_its_failure() {
+        let q = queues(100, 1 << 30);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        q.open_lane(A, &gst::Caps::new_empty_simple("audio/mpeg"));
+        let abort = Arc::new(AtomicBool::new(false));
+        q.send(A, buffer(0, 1), &abort);
+        q.send(V, buffer(0, 1), &abort);
+        q.send(V, buffer(200, 1), &abort);
+        let (qs, abort_s) = (q.clone(), abort.clone());
+        let sender = thread::spawn(move || qs.send(V, buffer(300, 1), &abort_s));
+        thread::sleep(Duration::from_millis(50));
+        abort.store(true, Ordering::SeqCst);
+        q.wake_senders();
+        assert_eq!(sender.join().unwrap(), PushOutcome::Replaced);
+
+        let fresh = AtomicBool::new(false);
+        assert!(q.fail(1, PushOutcome::Failed(gst::FlowError::NotLinked)));
+        assert!(!q.fail(1, PushOutcome::Stopped), "only the first failure counts");
+        assert_eq!(
+            q.send(A, buffer(10, 1), &fresh),
+            PushOutcome::Failed(gst::FlowError::NotLinked)
+        );
+        // Another session (a reconnect) is not affected.
+        let other = Entry {
+            session: 2,
+            ..buffer(10, 1)
+        };
+        assert_eq!(q.send(A, other, &fresh), PushOutcome::Ok);
+    }
+
+    #[test]
+    fn caps_changes_are_recorded_once() {
+        let q = queues(100, 1 << 30);
+        let h264 = gst::Caps::new_empty_simple("video/x-h264");
+        let h265 = gst::Caps::new_empty_simple("video/x-h265");
+        q.open_lane(V, &h264);
+        assert!(!q.caps_changed(V, &h264));
+        assert!(q.caps_changed(V, &h265));
+        assert!(!q.caps_changed(V, &h265));
+    }
+}
