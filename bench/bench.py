@@ -814,6 +814,87 @@ def run_idle(peer, clip, n, hold):
             "cpu_pct_per_idle_pub": (cpu1 - cpu0) / (t1 - t0) * 100 / n, "errors": summary.get("errors", [])[:3]}
 
 
+def threads_of(pids):
+    """Threads of the processes and their descendants."""
+    total = 0
+    for p in descendants(pids):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+        except (OSError, ValueError, StopIteration):
+            pass
+    return total
+
+
+def setup_idle_server(peer, n, publish, timeout):
+    """One port; with `publish`, N streams on it (key0..keyN-1) and no players."""
+    s = Setup()
+    try:
+        port = free_ports(1)
+        if peer == "ours":
+            if publish:
+                parts = [f"rtmpserversrc name=s{i} address=127.0.0.1 port={port} application=live "
+                         f"stream-key=key{i} timeout=600 publish-deadline=600" for i in range(n)]
+            else:
+                parts = [f"rtmpserversrc name=s0 address=127.0.0.1 port={port} application=live "
+                         f"stream-key=key timeout=600 publish-deadline=600 max-connections-per-address=0 "
+                         f"max-connections={n + 100}"]
+            p = Proc("ours-idle", probe_args(" ".join(parts), None, None, 10 ** 9, timeout),
+                     env=gst_env())
+            s.procs.append(p)
+            s.receiving.append(p.pid)
+            p.wait_line("READY", 60)
+        elif peer == "nginx":
+            conf_dir = os.path.join(RUN_DIR, f"nginx-idle-{port}")
+            os.makedirs(conf_dir, exist_ok=True)
+            with open(os.path.join(BENCH, "nginx-rtmp.conf.in")) as f:
+                conf = f.read().replace("@RUN@", conf_dir).replace("@PORT@", str(port))
+            # Room for every connection (the harness's own config has 8192).
+            conf = conf.replace("worker_connections 8192;", f"worker_connections {n + 1024};")
+            conf = conf.replace("worker_processes 1;", f"worker_processes 1;\nworker_rlimit_nofile {2 * n + 2048};")
+            conf_path = os.path.join(conf_dir, "nginx.conf")
+            with open(conf_path, "w") as f:
+                f.write(conf)
+            p = Proc("nginx-idle", ["nginx", "-e", "stderr", "-p", conf_dir, "-c", conf_path])
+            s.procs.append(p)
+            s.receiving.append(p.pid)
+        else:
+            raise RuntimeError(f"no idle-connection setup for {peer}")
+        wait_listening(port, 30)
+        s.urls = f"rtmp://127.0.0.1:{port}/live/key{{i}}" if publish else f"rtmp://127.0.0.1:{port}/live/key"
+        return s
+    except BaseException:
+        s.stop()
+        raise
+
+
+def run_idle_conns(peer, n, publish, hold):
+    """CPU, threads and memory of N connections that finished the handshake (or published,
+    with `publish`) and stay silent, all on one port."""
+    setup = setup_idle_server(peer, n, publish, hold + 600)
+    try:
+        time.sleep(0.5)
+        rss0 = memory_kib(setup.receiving, "VmRSS")
+        args = [RTMPBENCH, "hold", "--url", setup.urls, "--conns", str(n), "--duration", str(hold)]
+        if publish:
+            args.append("--publish")
+        holder = Proc("holder", args)
+        setup.procs.append(holder)
+        holder.wait_line("HOLDING", 600)
+        time.sleep(1.0)
+        cpu0, t0 = setup.cpu(), time.time()
+        time.sleep(hold * 0.6)
+        cpu1, t1 = setup.cpu(), time.time()
+        rss1 = memory_kib(setup.receiving, "VmRSS")
+        threads = threads_of(setup.receiving)
+        summary = json.loads(holder.wait_line("{", hold + 60))
+    finally:
+        setup.stop()
+    return {"n": n, "publish": publish, "opened": summary.get("opened"), "alive": summary.get("alive"),
+            "cpu_pct_total": (cpu1 - cpu0) / (t1 - t0) * 100, "threads": threads,
+            "rss_mib_total": (rss1 - rss0) / 1024, "errors": summary.get("errors", [])[:3]}
+
+
 def info_frames(pub_summary):
     return max(0, (pub_summary.get("video_per_conn") or 1) - 1)
 
@@ -925,6 +1006,18 @@ def build_table(results, peers, args):
         row("scale: worst stream p99 latency at max N, ms", sc_get("worst_stream_p99_ms"), digits=1)
         row("scale: replay publisher CPU % per stream", sc_get("publisher_cpu_pct_per_pub"), digits=2,
             show_ratio=False)
+    idleconns = results.get("idleconns", {})
+    if idleconns:
+        for i, first in enumerate(idleconns.get("ours", [])):
+            what = (f"{first['n']} idle publishers" if first.get("publish")
+                    else f"{first['n']} silent handshaken connections")
+
+            def ic(key, i=i):
+                return lambda p: (idleconns.get(p, [])[i].get(key)
+                                  if len(idleconns.get(p, [])) > i else None)
+            row(f"{what}: CPU % of one core, total", ic("cpu_pct_total"), digits=3, show_ratio=False)
+            row(f"{what}: threads", ic("threads"), digits=0, show_ratio=False)
+            row(f"{what}: RSS MiB, total", ic("rss_mib_total"), digits=1, show_ratio=False)
     idle = results.get("idle", {})
     if idle:
         row(f"memory per idle publisher (N={args.idle_n}), MiB",
@@ -1080,8 +1173,12 @@ def main():
     ap.add_argument("--cpu-runs", type=int, default=None,
                     help="runs of the full-speed CPU test, the cheapest and noisiest (default 7, quick 1)")
     ap.add_argument("--peers", default="ours,nginx,ffmpeg,nms,xiu,floor")
-    ap.add_argument("--tests", default="cpu,latency,scale,idle")
+    ap.add_argument("--tests", default="cpu,latency,scale,idle,idleconns")
     ap.add_argument("--idle-n", type=int, default=None, help="idle publishers (default 100, quick 10)")
+    ap.add_argument("--idle-conns", default=None,
+                    help="idleconns test: counts of silent handshaken connections on one port")
+    ap.add_argument("--idle-publishers", type=int, default=None,
+                    help="idleconns test: idle publishers (published, no media) on one port (2000)")
     ap.add_argument("--clip-seconds", type=int, default=None)
     ap.add_argument("--latency-seconds", type=float, default=None)
     ap.add_argument("--scale-steps", default=None, help="comma-separated N values to try, in order")
@@ -1106,6 +1203,8 @@ def main():
     args.scale_steps = args.scale_steps or ("4" if q else "10,25,50,100,150,200,250,300,400,500,600,800,1000")
     args.scale_seconds = args.scale_seconds or (5 if q else 20)
     args.idle_n = args.idle_n or (10 if q else 100)
+    args.idle_conns = args.idle_conns or ("200" if q else "5000,10000")
+    args.idle_publishers = args.idle_publishers or (20 if q else 2000)
     args.scale_peers = args.scale_peers or ("ours,floor" if q else "ours,floor,nginx,nms")
 
     builds = [os.path.join(ROOT, "target", b) for b in ("release", "debug")]
@@ -1198,6 +1297,19 @@ def main():
                 notes.append(f"idle test, {PEERS[p]}: {r['error_text']}")
             log(f"  {json.dumps(r)}")
             results.setdefault("idle", {})[p] = r
+    if "idleconns" in tests:
+        counts = [int(x) for x in args.idle_conns.split(",") if x]
+        for p in [x for x in ("ours", "nginx") if x in peers]:
+            for n, publish in [(c, False) for c in counts] + [(args.idle_publishers, True)]:
+                kind = "idle publishers" if publish else "silent handshaken connections"
+                log(f"{kind}: {p}, N={n}")
+                try:
+                    r = run_idle_conns(p, n, publish, 10 if args.quick else 20)
+                except Exception as e:  # noqa: BLE001
+                    r = {"error_text": str(e)[:300]}
+                    notes.append(f"idle connections test, {PEERS[p]}, N={n}: {r['error_text']}")
+                log(f"  {json.dumps(r)}")
+                results.setdefault("idleconns", {}).setdefault(p, []).append(r)
     if "ffmpeg" in peers and "scale" in tests:
         notes.append("ffmpeg -listen takes one publisher per ffmpeg process: no scale figure")
 

@@ -182,3 +182,37 @@ fn stop_while_a_push_is_blocked_downstream_returns_promptly() {
     assert!(took < Duration::from_secs(1), "NULL took {took:?}");
     let _ = wait_child(child, Duration::from_secs(5));
 }
+
+/// A pad-added handler that stops the pipeline (from the publisher's thread, where pad-added
+/// runs) neither deadlocks nor leaves the pad behind.
+#[test]
+fn a_pad_added_handler_may_stop_the_pipeline() {
+    let clip = clip_h264_aac(4);
+    init();
+    let src = loopback_src(&[("stream-key", KEY)]);
+    let pipeline = gst::Pipeline::new();
+    pipeline.add(&src).unwrap();
+    let took: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let (weak, took_cb) = (pipeline.downgrade(), took.clone());
+    src.connect_pad_added(move |_, _| {
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let start = std::time::Instant::now();
+        let _ = pipeline.set_state(gst::State::Null);
+        took_cb.lock().unwrap().get_or_insert(start.elapsed());
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let port = src.property::<u32>("bound-port");
+    let child = ffmpeg_publish(&clip, &format!("rtmp://127.0.0.1:{port}/app/{KEY}"), true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while took.lock().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = took.lock().unwrap().expect("the handler ran and returned");
+    println!("set_state(NULL) from pad-added took {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(pipeline.current_state(), gst::State::Null);
+    assert!(src.src_pads().is_empty(), "pads left: {:?}", src.src_pads());
+    let _ = wait_child(child, Duration::from_secs(5));
+}

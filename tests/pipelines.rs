@@ -102,10 +102,12 @@ impl Launched {
                         messages_cb.lock().unwrap().push(s.name().to_string());
                     }
                 }
-                gst::MessageView::Error(e) => errors_cb
-                    .lock()
-                    .unwrap()
-                    .push(format!("{} ({:?})", e.error(), e.debug())),
+                gst::MessageView::Error(e) => {
+                    errors_cb
+                        .lock()
+                        .unwrap()
+                        .push(format!("{} ({:?})", e.error(), e.debug()))
+                }
                 gst::MessageView::Eos(_) => messages_cb.lock().unwrap().push("eos".into()),
                 _ => {}
             }
@@ -161,7 +163,10 @@ impl Launched {
         let counts = self.counts.lock().unwrap().clone();
         self.pipeline.set_state(gst::State::Null).unwrap();
         assert!(errors.is_empty(), "errors: {errors:?}");
-        assert!(ended, "the publish did not end (EOS: {eos}); counts {counts:?}");
+        assert!(
+            ended,
+            "the publish did not end (EOS: {eos}); counts {counts:?}"
+        );
         counts
     }
 }
@@ -262,8 +267,8 @@ fn mp4mux_without_queues_writes_every_frame() {
 
 /// Every `gst-launch-1.0 ...` command in README.md's code blocks, continuation lines joined.
 fn readme_pipelines() -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let mut commands = Vec::new();
     let mut in_code = false;
     let mut current: Option<String> = None;
@@ -399,9 +404,18 @@ fn every_readme_pipeline_gets_every_frame() {
         let counts = launched.finish(run.eos);
         println!("  counts {counts:?}");
         // Every frame left the element, and reached each sink that is not inside a bin.
-        let video_pads: Vec<&String> = counts.keys().filter(|k| k.starts_with("src.video")).collect();
-        assert_eq!(counts["src.video_0"].buffers, video, "pipeline {n}: {counts:?}");
-        assert_eq!(counts["src.audio_0"].buffers, audio, "pipeline {n}: {counts:?}");
+        let video_pads: Vec<&String> = counts
+            .keys()
+            .filter(|k| k.starts_with("src.video"))
+            .collect();
+        assert_eq!(
+            counts["src.video_0"].buffers, video,
+            "pipeline {n}: {counts:?}"
+        );
+        assert_eq!(
+            counts["src.audio_0"].buffers, audio,
+            "pipeline {n}: {counts:?}"
+        );
         assert_eq!(video_pads.len(), 1);
         // Without EOS a video decoder keeps its last frames (B-frame reordering) until more
         // input comes: up to 3 of them may not have reached a decoded sink yet.
@@ -487,7 +501,8 @@ fn readme_recording_runs_in_gst_launch() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !text.contains("ERROR"), "{text}");
     let mp4 = std::fs::read_dir(&run.outputs)
         .unwrap()

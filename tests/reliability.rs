@@ -344,6 +344,7 @@ fn thousand_idle_connections_cost_little_and_are_reaped() {
     ]);
     std::thread::sleep(Duration::from_millis(200));
     let before = rss_kib();
+    let threads_before = threads_now();
     let mut conns = Vec::new();
     for _ in 0..1000 {
         let mut s = TcpStream::connect(("127.0.0.1", rx.port)).unwrap();
@@ -363,6 +364,12 @@ fn thousand_idle_connections_cost_little_and_are_reaped() {
         rx.src.property::<gst::Structure>("stats")
     );
     let during = rss_kib();
+    // Strangers get no thread of their own: the front door's event loop holds them all.
+    let threads = threads_now();
+    assert!(
+        threads < threads_before + 8,
+        "threads {threads_before} → {threads} for 1000 idle connections"
+    );
     let per_conn = (during.saturating_sub(before)) as f64 / 1000.0;
     println!("1000 idle connections: RSS {before} → {during} KiB, {per_conn:.1} KiB each");
     let started = Instant::now();
@@ -381,4 +388,132 @@ fn thousand_idle_connections_cost_little_and_are_reaped() {
     );
     assert!(per_conn < 256.0, "{per_conn} KiB per idle connection");
     drop(conns);
+}
+
+/// Threads of this process.
+fn threads_now() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// Peak resident memory of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// An 8 MiB AMF0 `connect` command whose values decode to many times their size: a strict
+/// array of null markers, an object of one-byte keys, or a long string.
+fn amplifying_connect(kind: usize) -> Vec<u8> {
+    const SIZE: usize = 8 * 1024 * 1024 - 64;
+    let mut out = Vec::with_capacity(SIZE + 64);
+    gstrtmpserver::rtmp::amf0::encode(
+        &[Amf0Value::string("connect"), Amf0Value::Number(1.0)],
+        &mut out,
+    );
+    match kind {
+        0 => {
+            out.push(0x0A);
+            out.extend_from_slice(&(SIZE as u32).to_be_bytes());
+            out.resize(out.len() + SIZE, 0x05);
+        }
+        1 => {
+            out.push(0x03);
+            while out.len() < SIZE {
+                out.extend_from_slice(&[0, 1, b'k', 0x05]);
+            }
+            out.extend_from_slice(&[0, 0, 0x09]);
+        }
+        _ => {
+            out.push(0x0C);
+            out.extend_from_slice(&(SIZE as u32).to_be_bytes());
+            out.resize(out.len() + SIZE, b'x');
+        }
+    }
+    out
+}
+
+/// As many 8 MiB amplifying commands from one address as its connection limit allows, sent
+/// before connecting, while FFmpeg publishes from another: the process's peak memory barely
+/// moves, the attackers are closed, and the publish arrives bit-exact.
+#[test]
+fn pre_connect_amplification_is_bounded_and_the_publish_unharmed() {
+    let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    raise_fd_limit();
+    let per_address = 100;
+    let rx = Receiver::start(&[
+        ("stream-key", KEY),
+        ("eos-on-disconnect", "true"),
+        ("max-connections-per-address", &per_address.to_string()),
+    ]);
+    let clip = clip_h264_aac(10);
+    // Each command chunked once (one chunk: the client announces a 16 MiB chunk size), and
+    // written by every attacker from the same memory, so the test's own side stays small.
+    let payloads: Vec<std::sync::Arc<Vec<u8>>> = (0..3)
+        .map(|k| {
+            let mut writer = gstrtmpserver::rtmp::ChunkWriter::new();
+            writer.set_chunk_size(16 << 20);
+            let mut chunked = Vec::new();
+            writer.write(3, 0, COMMAND, 0, &amplifying_connect(k), &mut chunked);
+            std::sync::Arc::new(chunked)
+        })
+        .collect();
+    let peak_before = peak_rss_kib();
+    let publisher = ffmpeg_publish(&clip, &rx.url(&format!("app/{KEY}")), true);
+    std::thread::sleep(Duration::from_millis(500));
+    let port = rx.port;
+    let attackers: Vec<_> = (0..per_address)
+        .map(|i| {
+            let payload = payloads[i % 3].clone();
+            std::thread::spawn(move || {
+                let Ok(mut c) = TestClient::open_from_second_address(port) else {
+                    return false;
+                };
+                if c.handshake().is_err() {
+                    return false;
+                }
+                // One chunk per message, so the server sees the whole length at once; then the
+                // bytes, for as long as the server reads them.
+                let _ = c.send(2, 0, 1, 0, &(16u32 << 20).to_be_bytes());
+                let _ = c.stream.write_all(&payload);
+                c.closed_within(Duration::from_secs(5))
+            })
+        })
+        .collect();
+    let closed = attackers
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|c| *c)
+        .count();
+    let peak_after = peak_rss_kib();
+    println!(
+        "{per_address} amplifying connects: {closed} closed; peak RSS {peak_before} → {peak_after} KiB"
+    );
+    assert_eq!(closed, per_address, "every attacker is closed");
+    assert!(
+        peak_after.saturating_sub(peak_before) < 64 * 1024,
+        "peak RSS grew by {} KiB",
+        peak_after - peak_before
+    );
+    let (ok, err) = wait_child(publisher, Duration::from_secs(30));
+    assert!(ok, "ffmpeg: {err}");
+    assert!(rx.wait_for(Duration::from_secs(10), |r| r.has_message("eos")));
+    let src = probe_packets(&clip);
+    assert_same_packets("video", &src["video"], &rx.pad("video_0").packets);
+    assert_same_packets("audio", &src["audio"], &rx.pad("audio_0").packets);
+    let _ = std::fs::write(
+        tmp_path("amplification.md"),
+        format!(
+            "{per_address} pre-connect 8 MiB amplifying commands from one address: peak RSS \
+             {peak_before} → {peak_after} KiB, all closed, a concurrent FFmpeg publish bit-exact\n"
+        ),
+    );
 }

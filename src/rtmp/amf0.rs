@@ -1,13 +1,20 @@
 //! AMF0 codec (Action Message Format version 0), hardened for network input.
 //!
 //! Decoding never trusts a length from the peer: every read is bounds-checked, nothing is
-//! allocated beyond what the input can actually hold, and nesting is capped at [`MAX_DEPTH`]
-//! so a hostile command cannot exhaust the stack.
+//! allocated from a claimed count, nesting is capped at [`MAX_DEPTH`] so a hostile command
+//! cannot exhaust the stack, and the decoded values' memory is charged against a budget of
+//! [`BUDGET_FACTOR`] times the input (plus [`BUDGET_SLACK`]): a strict array of one-byte null
+//! markers would otherwise decode into 32 bytes per input byte.
 
 use std::fmt;
 
 /// Deepest nesting of objects/arrays accepted while decoding.
 pub const MAX_DEPTH: usize = 32;
+
+/// Decoded values may take at most this many times their input's size in memory...
+pub const BUDGET_FACTOR: usize = 8;
+/// ...plus this much, so small real commands (one-letter keys, booleans) always fit.
+pub const BUDGET_SLACK: usize = 16 * 1024;
 
 const MARKER_NUMBER: u8 = 0x00;
 const MARKER_BOOLEAN: u8 = 0x01;
@@ -75,6 +82,8 @@ pub enum Amf0Error {
     UnexpectedMarker(u8),
     /// The AVM+ marker switches to AMF3, which is not supported.
     Amf3NotSupported,
+    /// The decoded values would take more memory than the input's budget allows.
+    OverBudget,
 }
 
 impl fmt::Display for Amf0Error {
@@ -84,6 +93,10 @@ impl fmt::Display for Amf0Error {
             Amf0Error::TooDeep => write!(f, "AMF0 nesting deeper than {MAX_DEPTH}"),
             Amf0Error::UnexpectedMarker(m) => write!(f, "unexpected AMF0 marker 0x{m:02x}"),
             Amf0Error::Amf3NotSupported => write!(f, "AMF3 values are not supported"),
+            Amf0Error::OverBudget => write!(
+                f,
+                "AMF0 values would take over {BUDGET_FACTOR} times their encoded size in memory"
+            ),
         }
     }
 }
@@ -145,9 +158,31 @@ impl Amf0Value {
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Bytes of memory the decoded values may still take.
+    budget: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Reader {
+            data,
+            pos: 0,
+            budget: data
+                .len()
+                .saturating_mul(BUDGET_FACTOR)
+                .saturating_add(BUDGET_SLACK),
+        }
+    }
+
+    /// Charges `bytes` of decoded memory against the budget.
+    fn charge(&mut self, bytes: usize) -> Result<(), Amf0Error> {
+        self.budget = self
+            .budget
+            .checked_sub(bytes)
+            .ok_or(Amf0Error::OverBudget)?;
+        Ok(())
+    }
+
     fn remaining(&self) -> usize {
         self.data.len().saturating_sub(self.pos)
     }
@@ -186,8 +221,10 @@ impl<'a> Reader<'a> {
     }
 
     fn utf8(&mut self, len: usize) -> Result<String, Amf0Error> {
+        let bytes = self.bytes(len)?;
+        self.charge(len)?;
         // Lossy: encoders in the wild put Latin-1 in metadata; a bad byte must not drop the stream.
-        Ok(String::from_utf8_lossy(self.bytes(len)?).into_owned())
+        Ok(String::from_utf8_lossy(bytes).into_owned())
     }
 
     fn short_string(&mut self) -> Result<String, Amf0Error> {
@@ -201,6 +238,7 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Amf0Value, Amf0Error> {
+        self.charge(std::mem::size_of::<Amf0Value>())?;
         let marker = self.u8()?;
         match marker {
             MARKER_NUMBER => Ok(Amf0Value::Number(self.f64()?)),
@@ -219,11 +257,11 @@ impl<'a> Reader<'a> {
                 let depth = nested(depth)?;
                 let count = usize::try_from(self.u32()?).map_err(|_| Amf0Error::Truncated)?;
                 // Every value takes at least one byte, so a count beyond the remaining input is
-                // a lie; refuse it before allocating anything.
+                // a lie. Nothing is reserved from the count: each item is charged as it comes.
                 if count > self.remaining() {
                     return Err(Amf0Error::Truncated);
                 }
-                let mut items = Vec::with_capacity(count);
+                let mut items = Vec::new();
                 for _ in 0..count {
                     items.push(self.value(depth)?);
                 }
@@ -269,6 +307,7 @@ impl<'a> Reader<'a> {
                 self.pos = self.pos.saturating_add(1);
                 return Ok(props);
             }
+            self.charge(std::mem::size_of::<String>())?;
             let value = self.value(depth)?;
             props.push((key, value));
         }
@@ -286,7 +325,7 @@ fn nested(depth: usize) -> Result<usize, Amf0Error> {
 
 /// Decodes every value in `data`; fails if any value is malformed or truncated.
 pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0Value>, Amf0Error> {
-    let mut reader = Reader { data, pos: 0 };
+    let mut reader = Reader::new(data);
     let mut values = Vec::new();
     while reader.remaining() > 0 {
         values.push(reader.value(0)?);
@@ -296,7 +335,7 @@ pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0Value>, Amf0Error> {
 
 /// Decodes one value from the start of `data`, returning it and the bytes it used.
 pub fn decode_one(data: &[u8]) -> Result<(Amf0Value, usize), Amf0Error> {
-    let mut reader = Reader { data, pos: 0 };
+    let mut reader = Reader::new(data);
     let value = reader.value(0)?;
     Ok((value, reader.pos))
 }
@@ -401,6 +440,53 @@ mod tests {
         let mut out = Vec::new();
         encode(&values, &mut out);
         assert_eq!(decode_all(&out).unwrap(), values);
+    }
+
+    /// Hostile inputs whose decoded form would be far larger than their encoding: each is
+    /// refused, and what the decoder holds stays within its budget.
+    #[test]
+    fn decoded_memory_is_bounded_by_the_budget() {
+        let n = 1 << 20;
+        // A strict array of a million nulls: one byte each, 32 bytes decoded.
+        let mut nulls = vec![MARKER_STRICT_ARRAY];
+        nulls.extend_from_slice(&(n as u32).to_be_bytes());
+        nulls.extend(std::iter::repeat_n(MARKER_NULL, n));
+        assert_eq!(decode_all(&nulls), Err(Amf0Error::OverBudget));
+        // An object of one-byte keys with null values: four bytes each.
+        let mut keys = vec![MARKER_OBJECT];
+        for _ in 0..n / 4 {
+            keys.extend_from_slice(&[0, 1, b'k', MARKER_NULL]);
+        }
+        keys.extend_from_slice(&[0, 0, MARKER_OBJECT_END]);
+        assert_eq!(decode_all(&keys), Err(Amf0Error::OverBudget));
+        // A long string decodes to about its own size: fine.
+        let mut long = vec![MARKER_LONG_STRING];
+        long.extend_from_slice(&(n as u32).to_be_bytes());
+        long.extend(std::iter::repeat_n(b'x', n));
+        assert!(decode_all(&long).is_ok());
+    }
+
+    #[test]
+    fn real_commands_fit_the_budget() {
+        // A connect as FFmpeg sends it, and small objects of one-letter keys.
+        let connect = vec![
+            Amf0Value::string("connect"),
+            Amf0Value::Number(1.0),
+            Amf0Value::object([
+                ("app", Amf0Value::string("live")),
+                ("type", Amf0Value::string("nonprivate")),
+                (
+                    "flashVer",
+                    Amf0Value::string("FMLE/3.0 (compatible; Lavf59.27.100)"),
+                ),
+                ("tcUrl", Amf0Value::string("rtmp://127.0.0.1:1935/live")),
+            ]),
+        ];
+        round_trip(connect);
+        let small: Vec<(String, Amf0Value)> = (0..200)
+            .map(|i| (format!("{}", i % 10), Amf0Value::Boolean(true)))
+            .collect();
+        round_trip(vec![Amf0Value::Object(small)]);
     }
 
     #[test]

@@ -107,6 +107,19 @@ impl Default for ChunkLimits {
     }
 }
 
+impl ChunkLimits {
+    /// The budget of a peer that has not published yet: real connect, createStream and publish
+    /// commands are a few hundred bytes (an Enhanced RTMP connect about 1 KiB), so a stranger
+    /// may hold at most 64 KiB of partial messages (twice the largest message).
+    pub fn untrusted() -> Self {
+        ChunkLimits {
+            max_message_size: 32 * 1024,
+            max_chunk_size: 16 * 1024 * 1024,
+            max_chunk_streams: 8,
+        }
+    }
+}
+
 /// Why the chunk stream could not be parsed; the connection should be closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkError {
@@ -223,6 +236,24 @@ impl ChunkReader {
             buf: BytesMut::new(),
             streams: ChunkStreams::default(),
             pending: 0,
+        }
+    }
+
+    /// Replaces the limits (a publisher earns media-sized ones). What is already buffered stays.
+    pub fn set_limits(&mut self, limits: ChunkLimits) {
+        self.limits = limits;
+    }
+
+    /// Memory this reader holds for the peer: unconsumed input plus partial messages.
+    pub fn held_bytes(&self) -> usize {
+        self.buf.len().saturating_add(self.pending)
+    }
+
+    /// Gives back the input buffer's memory when nothing is left in it (an idle connection
+    /// then holds no read buffer).
+    pub fn release_idle_buffer(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
         }
     }
 

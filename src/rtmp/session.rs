@@ -35,8 +35,11 @@ pub const MAX_STREAMS: usize = 64;
 /// Session parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Limits for the chunk reader.
+    /// Limits for the chunk reader once a publish is accepted (media-sized).
     pub limits: ChunkLimits,
+    /// Limits until then: a peer that has not published is a stranger (see
+    /// [`ChunkLimits::untrusted`]).
+    pub untrusted_limits: ChunkLimits,
     /// Chunk size the server switches to when accepting the connection (default 4096).
     pub out_chunk_size: u32,
     /// Window Acknowledgement Size sent to the client (default 2 500 000).
@@ -49,6 +52,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             limits: ChunkLimits::default(),
+            untrusted_limits: ChunkLimits::untrusted(),
             out_chunk_size: 4096,
             window_ack_size: 2_500_000,
             peer_bandwidth: 2_500_000,
@@ -255,7 +259,7 @@ impl ServerSession {
     /// A session waiting for the client's C0/C1.
     pub fn new(config: SessionConfig) -> Self {
         ServerSession {
-            reader: ChunkReader::new(config.limits),
+            reader: ChunkReader::new(config.untrusted_limits),
             config,
             phase: Phase::Handshake(Box::default()),
             writer: ChunkWriter::new(),
@@ -322,6 +326,16 @@ impl ServerSession {
     /// Bytes to write to the socket (may be empty).
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Memory held for the peer's input (unconsumed bytes and partial messages).
+    pub fn held_bytes(&self) -> usize {
+        self.reader.held_bytes()
+    }
+
+    /// Frees the input buffer when it is empty (for connections that sit idle).
+    pub fn release_idle_buffer(&mut self) {
+        self.reader.release_idle_buffer();
     }
 
     /// Total bytes received, handshake included.
@@ -408,6 +422,8 @@ impl ServerSession {
             return;
         };
         *slot = Some(Publish::Active(key.clone()));
+        // A publisher is trusted with media-sized messages.
+        self.reader.set_limits(self.config.limits);
         let begin = UserControlEvent::StreamBegin(stream_id).encode();
         self.send(csid::PROTOCOL_CONTROL, type_id::USER_CONTROL, 0, begin);
         let mut status = status_object(
@@ -1508,11 +1524,11 @@ mod tests {
             server.handle_input(&input),
             Err(SessionError::Chunk(ChunkError::InvalidChunkSize(0)))
         );
-        // Deeply nested command.
+        // Deeply nested command (5,000 levels: within a stranger's 32 KiB message budget).
         let (mut server, mut client) = connected();
         let mut payload = Vec::new();
         amf0::encode(&[s("publish"), Amf0Value::Number(1.0)], &mut payload);
-        for _ in 0..10_000 {
+        for _ in 0..5_000 {
             payload.extend_from_slice(&[0x0A, 0, 0, 0, 1]);
         }
         let input = client.raw(3, 0, type_id::COMMAND_AMF0, 1, &payload);
@@ -1521,6 +1537,17 @@ mod tests {
             Err(SessionError::Message(MessageError::Amf(
                 amf0::Amf0Error::TooDeep
             )))
+        ));
+        // 10,000 levels (50 KB) before publishing: over a stranger's largest message.
+        let (mut server, mut client) = connected();
+        payload.extend(std::iter::repeat_n([0x0A, 0, 0, 0, 1], 5_000).flatten());
+        let input = client.raw(3, 0, type_id::COMMAND_AMF0, 1, &payload);
+        assert!(matches!(
+            server.handle_input(&input),
+            Err(SessionError::Chunk(ChunkError::MessageTooLarge {
+                limit: 32768,
+                ..
+            }))
         ));
         // Oversize message header.
         let (mut server, _) = connected();

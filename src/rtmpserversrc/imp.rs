@@ -193,7 +193,7 @@ impl ObjectImpl for RtmpServerSrc {
                     .build(),
                 glib::ParamSpecUInt::builder("max-connections")
                     .nick("Maximum connections")
-                    .blurb("Connections open at once; further ones are closed right after accept")
+                    .blurb("Connections open at once; further ones are closed right after accept (needs as many file descriptors: the soft limit is raised toward the hard one, with a warning when it falls short)")
                     .minimum(1)
                     .default_value(DEFAULT_MAX_CONNECTIONS)
                     .mutable_ready()
@@ -231,6 +231,14 @@ impl ObjectImpl for RtmpServerSrc {
                     .blurb("Bytes queued for each pad's streaming thread, and media held back per publisher while its tracks are discovered (pads appear once all are known, or when this is reached); a full queue leaves the publisher's socket unread (TCP back-pressure)")
                     .minimum(64 * 1024)
                     .default_value(DEFAULT_MAX_QUEUE_BYTES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-tracks")
+                    .nick("Maximum tracks")
+                    .blurb("Tracks (pads) one publisher may create; the media of further Enhanced RTMP tracks is ignored")
+                    .minimum(1)
+                    .maximum(512)
+                    .default_value(DEFAULT_MAX_TRACKS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("max-queue-time")
@@ -339,6 +347,7 @@ impl ObjectImpl for RtmpServerSrc {
             "stale-timeout" => settings.stale_timeout_ms = value.get().unwrap(),
             "max-queue-bytes" => settings.max_queue_bytes = value.get().unwrap(),
             "max-queue-time" => settings.max_queue_time_ms = value.get().unwrap(),
+            "max-tracks" => settings.max_tracks = value.get().unwrap(),
             "max-connections-per-address" => {
                 settings.max_connections_per_address = value.get().unwrap()
             }
@@ -385,6 +394,7 @@ impl ObjectImpl for RtmpServerSrc {
             "stale-timeout" => settings.stale_timeout_ms.to_value(),
             "max-queue-bytes" => settings.max_queue_bytes.to_value(),
             "max-queue-time" => settings.max_queue_time_ms.to_value(),
+            "max-tracks" => settings.max_tracks.to_value(),
             "max-connections-per-address" => settings.max_connections_per_address.to_value(),
             "publish-deadline" => settings.publish_deadline_secs.to_value(),
             "tls-port" => settings.tls_port.to_value(),
@@ -496,6 +506,45 @@ impl ElementImpl for RtmpServerSrc {
     }
 }
 
+/// Bytes that all connections of a port that are not streaming media may hold together.
+const MAX_UNTRUSTED_BYTES: usize = 32 * 1024 * 1024;
+
+/// Each connection takes a file descriptor: raises the process's soft limit toward
+/// `max_connections` (plus room for the rest of the process), up to the hard limit, and warns
+/// when that is not enough.
+fn raise_fd_limit(imp: &RtmpServerSrc, max_connections: u32) {
+    let want = u64::from(max_connections) + 256;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur as u64 >= want {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: (want as libc::rlim_t).min(limit.rlim_max),
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: as above.
+    let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0;
+    let now = if ok { raised.rlim_cur } else { limit.rlim_cur };
+    if (now as u64) < want {
+        gst::warning!(
+            CAT,
+            imp = imp,
+            "max-connections is {max_connections} but this process may open only {now} files \
+             (hard limit {}): raise it (ulimit -n) or lower max-connections",
+            limit.rlim_max
+        );
+    } else {
+        gst::debug!(CAT, imp = imp, "file descriptor limit raised to {now}");
+    }
+}
+
 impl RtmpServerSrc {
     /// Whether an application answers `get-password` (a user store of its own).
     pub(super) fn has_password_handler(&self) -> bool {
@@ -572,11 +621,13 @@ impl RtmpServerSrc {
                 "stream-key is empty: any stream key will be accepted"
             );
         }
+        raise_fd_limit(self, settings.max_connections);
         let config = ServerConfig {
             timeout: Duration::from_secs(u64::from(settings.timeout_secs)),
             publish_deadline: Duration::from_secs(u64::from(settings.publish_deadline_secs)),
             max_connections: settings.max_connections as usize,
             max_per_address: settings.max_connections_per_address as usize,
+            max_untrusted_bytes: MAX_UNTRUSTED_BYTES,
             session: SessionConfig {
                 limits: ChunkLimits {
                     max_message_size: settings.max_message_size,
@@ -635,7 +686,7 @@ impl RtmpServerSrc {
             active.take()
         };
         if let Some(slot) = active {
-            slot.evict();
+            slot.evict(crate::server::CloseReason::Shutdown);
             self.outputs.wake_senders();
             // No lock of ours is held: the connection thread may still call into the element.
             for (port, _) in &ports {
@@ -662,6 +713,14 @@ impl RtmpServerSrc {
         }
         // Dropping the last reference to a port stops its listener and joins its threads.
         drop(ports);
+    }
+
+    /// Shuts connection `id` down on this element's ports, without waiting.
+    pub(super) fn kick_connection(&self, id: u64) {
+        let ports = self.state.lock().unwrap().ports.clone();
+        for (port, _) in &ports {
+            port.kick_connection(id);
+        }
     }
 
     /// Whether `port` is this element's RTMPS port.

@@ -22,7 +22,7 @@ use crate::auth::{
 };
 use crate::rtmp::Amf0Value;
 use crate::server::{
-    CloseReason, ConnectAccepted, ConnectInfo, IngestHandler, Publisher, Rejection,
+    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, Publisher, Rejection,
 };
 use crate::CAT;
 
@@ -77,31 +77,9 @@ impl Router {
     }
 }
 
-impl IngestHandler for Router {
-    fn connection_opened(&self, _peer: SocketAddr) {
-        if let Some(port) = self.port.upgrade() {
-            port.counters.opened();
-        }
-    }
-
-    fn connection_refused(&self, _peer: SocketAddr, reason: &'static str) {
-        if let Some(port) = self.port.upgrade() {
-            port.counters.rejected(reason);
-        }
-    }
-
-    fn connection_closed(
-        &self,
-        _info: Option<&ConnectInfo>,
-        _peer: SocketAddr,
-        reason: CloseReason,
-    ) {
-        if let Some(port) = self.port.upgrade() {
-            port.counters.closed(reason);
-        }
-    }
-
-    fn connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Rejection> {
+impl Router {
+    /// Routes a connect to the element serving its application and decides it there.
+    fn route_connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Refusal> {
         let candidates = self.elements_for_app(&info.app);
         let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
         // Several elements may serve one application with different keys; the key is only
@@ -136,10 +114,15 @@ impl IngestHandler for Router {
                     e.imp().post_rejected(info.peer, user, &rejection);
                 }
             }
-            return Err(rejection);
+            return Err(Refusal::Reject(rejection));
         };
         let imp = element.imp();
         let settings = imp.settings.lock().unwrap().clone();
+        if !info.brake_served {
+            if let Some(delay) = brake_delay(element, info, &settings) {
+                return Err(Refusal::Delay(delay));
+            }
+        }
         let result = decide_connect(element, info, &settings).map(|mut accepted| {
             accepted.accepted_by = Some(*route);
             accepted
@@ -158,7 +141,79 @@ impl IngestHandler for Router {
                 imp.post_rejected(info.peer, user, rejection);
             }
         }
-        result
+        result.map_err(Refusal::Reject)
+    }
+}
+
+/// Why a connect is not accepted now.
+enum Refusal {
+    Reject(Rejection),
+    /// The brute-force brake: decide after this long.
+    Delay(Duration),
+}
+
+/// How long the brute-force brake holds a connect carrying an Adobe response from an address
+/// with recent failures (it is a timer in the front door, holding no thread).
+fn brake_delay(
+    element: &super::RtmpServerSrc,
+    info: &ConnectInfo,
+    settings: &super::settings::Settings,
+) -> Option<Duration> {
+    let imp = element.imp();
+    let auth_required = settings.auth_required() || imp.has_password_handler();
+    if !auth_required || !auth_response_present(info) {
+        return None;
+    }
+    match imp
+        .auth
+        .lock()
+        .unwrap()
+        .brake
+        .check(info.peer.ip(), Instant::now())
+    {
+        BrakeVerdict::Delay(delay) => {
+            gst::info!(
+                CAT,
+                obj = element,
+                "delaying {} by {delay:?} after failed logins",
+                info.peer
+            );
+            Some(delay)
+        }
+        _ => None,
+    }
+}
+
+impl IngestHandler for Router {
+    fn connection_opened(&self, _peer: SocketAddr) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.opened();
+        }
+    }
+
+    fn connection_refused(&self, _peer: SocketAddr, reason: &'static str) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.rejected(reason);
+        }
+    }
+
+    fn connection_closed(
+        &self,
+        _info: Option<&ConnectInfo>,
+        _peer: SocketAddr,
+        reason: CloseReason,
+    ) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.closed(reason);
+        }
+    }
+
+    fn connect(&self, info: &ConnectInfo) -> ConnectVerdict {
+        match self.route_connect(info) {
+            Ok(accepted) => ConnectVerdict::Accept(accepted),
+            Err(Refusal::Reject(rejection)) => ConnectVerdict::Reject(rejection),
+            Err(Refusal::Delay(delay)) => ConnectVerdict::Delay(delay),
+        }
     }
 
     fn publish(
@@ -318,8 +373,10 @@ fn element_publish(
                 current.peer,
                 info.peer
             );
-            current.evict();
+            current.evict(CloseReason::Replaced);
             imp.outputs.wake_senders();
+            // Wakes its connection (blocked in a read, or waiting in the front door).
+            imp.kick_connection(current.connection_id);
         }
         *active = Some(slot.clone());
     }
@@ -334,6 +391,7 @@ fn element_publish(
     imp.counters.published();
     let config = PublishConfig {
         eos_on_disconnect: settings.eos_on_disconnect,
+        max_tracks: settings.max_tracks as usize,
         output: OutputConfig {
             latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),
             max_pending_bytes: u64::from(settings.max_queue_bytes),
@@ -416,16 +474,7 @@ fn decide_connect(
         let verdict = imp.auth.lock().unwrap().brake.check(ip, Instant::now());
         match verdict {
             BrakeVerdict::Allow => {}
-            // Slows a password guesser down; it only holds this connection's own thread.
-            BrakeVerdict::Delay(delay) if has_response => {
-                gst::info!(
-                    CAT,
-                    obj = element,
-                    "delaying {} by {delay:?} after failed logins",
-                    info.peer
-                );
-                std::thread::sleep(delay)
-            }
+            // Already waited out in the front door (see `brake_delay`).
             BrakeVerdict::Delay(_) => {}
             BrakeVerdict::Refuse => {
                 return Err(reject(

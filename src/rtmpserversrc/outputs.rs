@@ -122,7 +122,12 @@ impl Outputs {
             }
         }
         if self.queues.caps_changed(key, caps) {
-            gst::info!(CAT, obj = element, "{}: caps change to {caps}", key.pad_name());
+            gst::info!(
+                CAT,
+                obj = element,
+                "{}: caps change to {caps}",
+                key.pad_name()
+            );
             // In order with the buffers: downstream gets it before the next buffer.
             self.queues.send(
                 key,
@@ -340,21 +345,22 @@ fn start_pad_thread(
 ) -> Result<(), gst::LoggableError> {
     let weak = pad.downgrade();
     let mut batch = VecDeque::new();
+    let ready = queues.lane_signal(key);
     pad.start_task(move || {
         let Some(pad) = weak.upgrade() else {
             return;
         };
-        if queues.next_batch(key, &mut batch) == Batch::Flushing {
+        if queues.next_batch(key, &ready, &mut batch) == Batch::Flushing {
             batch.clear();
             let _ = pad.pause_task();
             return;
         }
+        // A session that failed pushes nothing more; its sender stops at its next buffer.
+        let mut failed = queues.failed_session();
         for entry in batch.drain(..) {
             match entry.item {
                 Item::Buffer(buffer) => {
-                    // A session that failed pushes nothing more; its sender stops at its next
-                    // buffer.
-                    if queues.failed(entry.session) {
+                    if failed == Some(entry.session) {
                         continue;
                     }
                     let result = pad.push(buffer);
@@ -367,6 +373,7 @@ fn start_pad_thread(
                         Err(gst::FlowError::Flushing | gst::FlowError::Eos) => PushOutcome::Stopped,
                         Err(err) => PushOutcome::Failed(err),
                     };
+                    failed = Some(entry.session);
                     if queues.fail(entry.session, outcome) {
                         report_failure(&pad, outcome);
                     }

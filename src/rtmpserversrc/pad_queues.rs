@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::outputs::{PushOutcome, TrackKey};
@@ -69,6 +69,8 @@ struct Lane {
     flushing: bool,
     /// The caps most recently queued, so a change is sent once and in order.
     caps: Option<gst::Caps>,
+    /// The pad thread's wake-up (data or flushing).
+    ready: Arc<Condvar>,
 }
 
 impl Lane {
@@ -112,12 +114,16 @@ impl Lane {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     lanes: HashMap<TrackKey, Lane>,
     /// The first failure of a publish session (downstream error, flushing, EOS), for its
     /// sender to stop on.
     failure: Option<(u64, PushOutcome)>,
+    limits: Limits,
+    /// Senders waiting for space: only then do pad threads signal `space` (a futex wake per
+    /// buffer otherwise).
+    senders_waiting: usize,
 }
 
 /// The lanes of one element, under one lock: the sender needs to see every lane at once to
@@ -127,22 +133,21 @@ pub(super) struct PadQueues {
     shared: Mutex<Shared>,
     /// A lane got space or a pad thread started starving, or the sender must give up.
     space: Condvar,
-    /// Per lane, the pad thread's wake-up (data or flushing). Kept outside `Shared` so a
-    /// waiter can hold it while the lock is released.
-    ready: Mutex<HashMap<TrackKey, std::sync::Arc<Condvar>>>,
-    limits: Mutex<Limits>,
 }
 
 impl Default for PadQueues {
     fn default() -> Self {
         PadQueues {
-            shared: Mutex::default(),
-            space: Condvar::new(),
-            ready: Mutex::default(),
-            limits: Mutex::new(Limits {
-                max_time: gst::ClockTime::SECOND,
-                max_bytes: 16 * 1024 * 1024,
+            shared: Mutex::new(Shared {
+                lanes: HashMap::new(),
+                failure: None,
+                limits: Limits {
+                    max_time: gst::ClockTime::SECOND,
+                    max_bytes: 16 * 1024 * 1024,
+                },
+                senders_waiting: 0,
             }),
+            space: Condvar::new(),
         }
     }
 }
@@ -161,21 +166,15 @@ impl PadQueues {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn ready_condvar(&self, key: TrackKey) -> std::sync::Arc<Condvar> {
-        self.ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_default()
-            .clone()
-    }
-
     pub fn set_limits(&self, limits: Limits) {
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+        self.lock().limits = limits;
     }
 
-    fn limits(&self) -> Limits {
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    /// Signals senders waiting for space, if there are any.
+    fn signal_space(&self, shared: &Shared) {
+        if shared.senders_waiting > 0 {
+            self.space.notify_all();
+        }
     }
 
     /// Creates the lane of a new pad, with the caps its pad starts with.
@@ -184,8 +183,11 @@ impl PadQueues {
         let lane = shared.lanes.entry(key).or_default();
         lane.flushing = false;
         lane.caps = Some(caps.clone());
-        drop(shared);
-        self.ready_condvar(key);
+    }
+
+    /// The condition variable the pad thread of `key` waits on (see [`PadQueues::next_batch`]).
+    pub fn lane_signal(&self, key: TrackKey) -> Arc<Condvar> {
+        self.lock().lanes.entry(key).or_default().ready.clone()
     }
 
     /// The pad was (re)activated: its thread may run.
@@ -204,22 +206,21 @@ impl PadQueues {
             lane.bytes = 0;
             lane.oldest = None;
             lane.newest = None;
+            lane.ready.notify_all();
         }
         drop(shared);
-        self.ready_condvar(key).notify_all();
         self.space.notify_all();
     }
 
     /// Forgets every lane (the pads were removed).
     pub fn clear(&self) {
         let mut shared = self.lock();
+        for lane in shared.lanes.values() {
+            lane.ready.notify_all();
+        }
         shared.lanes.clear();
         shared.failure = None;
         drop(shared);
-        let ready = std::mem::take(&mut *self.ready.lock().unwrap_or_else(|e| e.into_inner()));
-        for condvar in ready.values() {
-            condvar.notify_all();
-        }
         self.space.notify_all();
     }
 
@@ -245,8 +246,8 @@ impl PadQueues {
     /// [`PushOutcome::Ok`] once queued; otherwise why the session must stop sending: its
     /// `abort` flag was set (replaced), the lane is flushing, or downstream failed.
     pub fn send(&self, key: TrackKey, entry: Entry, abort: &AtomicBool) -> PushOutcome {
-        let limits = self.limits();
         let mut shared = self.lock();
+        let limits = shared.limits;
         loop {
             if let Some((session, outcome)) = shared.failure {
                 if session == entry.session {
@@ -281,26 +282,25 @@ impl PadQueues {
                 lane.bytes,
                 lane.time_span()
             );
+            shared.senders_waiting += 1;
             shared = self
                 .space
                 .wait_timeout(shared, SENDER_RECHECK)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            shared.senders_waiting -= 1;
         }
         let lane = shared.lanes.get_mut(&key).expect("checked above");
         lane.push(entry);
-        let wake = std::mem::take(&mut lane.starving);
-        drop(shared);
-        if wake {
-            self.ready_condvar(key).notify_one();
+        if std::mem::take(&mut lane.starving) {
+            lane.ready.notify_one();
         }
         PushOutcome::Ok
     }
 
     /// For the pad thread of `key`: waits until something is queued and moves all of it into
     /// `batch`, or says the pad is flushing.
-    pub fn next_batch(&self, key: TrackKey, batch: &mut VecDeque<Entry>) -> Batch {
-        let ready = self.ready_condvar(key);
+    pub fn next_batch(&self, key: TrackKey, ready: &Condvar, batch: &mut VecDeque<Entry>) -> Batch {
         let mut shared = self.lock();
         if let Some(lane) = shared.lanes.get_mut(&key) {
             lane.in_flight = false;
@@ -317,14 +317,13 @@ impl PadQueues {
                 lane.starving = false;
                 lane.in_flight = true;
                 lane.take_into(batch);
-                drop(shared);
-                self.space.notify_all();
+                self.signal_space(&shared);
                 return Batch::Ready;
             }
             if !lane.starving {
                 lane.starving = true;
                 // A sender held back by another lane's time limit may go on now.
-                self.space.notify_all();
+                self.signal_space(&shared);
             }
             shared = ready.wait(shared).unwrap_or_else(|e| e.into_inner());
         }
@@ -343,9 +342,9 @@ impl PadQueues {
         true
     }
 
-    /// Whether `session` has failed (its remaining buffers need not be pushed).
-    pub fn failed(&self, session: u64) -> bool {
-        matches!(self.lock().failure, Some((s, _)) if s == session)
+    /// The session that failed last, if any (its remaining buffers need not be pushed).
+    pub fn failed_session(&self) -> Option<u64> {
+        self.lock().failure.map(|(session, _)| session)
     }
 
     /// Whether media is queued or being pushed on any pad: the publisher that sent it is
@@ -416,14 +415,19 @@ mod tests {
         for ms in (0..=1000).step_by(100) {
             assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
         }
-        assert!(!send_returns(&q, V, buffer(1100, 10), Duration::from_millis(300)));
+        assert!(!send_returns(
+            &q,
+            V,
+            buffer(1100, 10),
+            Duration::from_millis(300)
+        ));
         let mut batch = VecDeque::new();
-        assert_eq!(q.next_batch(V, &mut batch), Batch::Ready);
+        assert_eq!(q.next_batch(V, &q.lane_signal(V), &mut batch), Batch::Ready);
         assert_eq!(batch.len(), 11, "everything queued is taken at once");
         // The held sender got in once space was made.
         thread::sleep(Duration::from_millis(50));
         batch.clear();
-        assert_eq!(q.next_batch(V, &mut batch), Batch::Ready);
+        assert_eq!(q.next_batch(V, &q.lane_signal(V), &mut batch), Batch::Ready);
         assert_eq!(batch.len(), 1);
     }
 
@@ -436,7 +440,7 @@ mod tests {
         let qa = q.clone();
         let audio = thread::spawn(move || {
             let mut batch = VecDeque::new();
-            qa.next_batch(A, &mut batch);
+            qa.next_batch(A, &qa.lane_signal(A), &mut batch);
             batch.len()
         });
         thread::sleep(Duration::from_millis(50));
@@ -490,7 +494,10 @@ mod tests {
         q.flush(V);
         assert_eq!(sender.join().unwrap(), PushOutcome::Stopped);
         let mut batch = VecDeque::new();
-        assert_eq!(q.next_batch(V, &mut batch), Batch::Flushing);
+        assert_eq!(
+            q.next_batch(V, &q.lane_signal(V), &mut batch),
+            Batch::Flushing
+        );
         assert!(batch.is_empty(), "a flushed lane drops what it held");
     }
 
@@ -512,7 +519,10 @@ mod tests {
 
         let fresh = AtomicBool::new(false);
         assert!(q.fail(1, PushOutcome::Failed(gst::FlowError::NotLinked)));
-        assert!(!q.fail(1, PushOutcome::Stopped), "only the first failure counts");
+        assert!(
+            !q.fail(1, PushOutcome::Stopped),
+            "only the first failure counts"
+        );
         assert_eq!(
             q.send(A, buffer(10, 1), &fresh),
             PushOutcome::Failed(gst::FlowError::NotLinked)

@@ -118,11 +118,20 @@ impl SharedPort {
         self.listener.lock().unwrap().start(config, router, tls)
     }
 
-    /// Closes one connection (an element's publisher) and waits for its thread.
+    /// Shuts one connection down without waiting (a silent publisher just replaced).
+    pub fn kick_connection(&self, id: u64) {
+        let connections = self.listener.lock().unwrap().connections();
+        if let Some(connections) = connections {
+            connections.kick(id);
+        }
+    }
+
+    /// Closes one connection (an element's publisher) and waits until it is gone.
     pub fn close_connection(&self, id: u64) {
-        // Not under the listener lock for long: joining waits for the connection thread, which
-        // never takes that lock.
-        let listener = self.listener.lock().unwrap();
-        listener.close_connection(id);
+        // Not under the listener lock: the front door may need it to decide a publish.
+        let connections = self.listener.lock().unwrap().connections();
+        if let Some(connections) = connections {
+            connections.close(id);
+        }
     }
 }

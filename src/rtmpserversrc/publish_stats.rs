@@ -107,6 +107,11 @@ impl PublishStats {
         self.timestamp_jumps += 1;
     }
 
+    /// When the next snapshot may be taken.
+    pub fn next_snapshot(&self) -> Option<Instant> {
+        self.last_snapshot.map(|t| t + SNAPSHOT_INTERVAL)
+    }
+
     /// Whether a fresh snapshot is due.
     pub fn snapshot_due(&mut self, now: Instant) -> bool {
         let due = self

@@ -40,6 +40,8 @@ pub(super) struct PublishSlot {
     /// The publisher's latest statistics (see publish_stats.rs), for the `stats` property.
     pub snapshot: Mutex<Option<gst::Structure>>,
     evicted: AtomicBool,
+    /// Why it was evicted: replaced by a newer publish, or the element stopping.
+    evicted_for: Mutex<Option<CloseReason>>,
     /// In a push: a push blocked downstream (back-pressure) is not silence.
     pushing: AtomicBool,
     last_activity_ms: AtomicU64,
@@ -54,6 +56,7 @@ impl PublishSlot {
             info,
             snapshot: Mutex::new(None),
             evicted: AtomicBool::new(false),
+            evicted_for: Mutex::new(None),
             pushing: AtomicBool::new(false),
             last_activity_ms: AtomicU64::new(0),
             epoch,
@@ -76,8 +79,26 @@ impl PublishSlot {
         Duration::from_millis(now.saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)))
     }
 
-    pub fn evict(&self) {
+    /// Ends this publish from outside (the caller then shuts its connection down, which wakes
+    /// it): `reason` is what its publish-stopped message says.
+    pub fn evict(&self, reason: CloseReason) {
+        if let Ok(mut why) = self.evicted_for.lock() {
+            why.get_or_insert(reason);
+        }
         self.evicted.store(true, Ordering::SeqCst);
+    }
+
+    fn evicted_for(&self) -> Option<CloseReason> {
+        if !self.evicted.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(
+            self.evicted_for
+                .lock()
+                .ok()
+                .and_then(|why| *why)
+                .unwrap_or(CloseReason::Replaced),
+        )
     }
 }
 
@@ -122,6 +143,8 @@ impl Track {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PublishConfig {
     pub eos_on_disconnect: bool,
+    /// Tracks (pads) this publisher may create.
+    pub max_tracks: usize,
     pub output: OutputConfig,
 }
 
@@ -143,6 +166,9 @@ pub(super) struct SessionPublisher {
     pending_bytes: usize,
     failed: Option<CloseReason>,
     stats: PublishStats,
+    /// Media arrived since the last statistics snapshot.
+    snapshot_stale: bool,
+    track_limit_warned: bool,
 }
 
 impl SessionPublisher {
@@ -167,6 +193,8 @@ impl SessionPublisher {
             pending_bytes: 0,
             failed: None,
             stats: PublishStats::new(Instant::now()),
+            snapshot_stale: false,
+            track_limit_warned: false,
         }
     }
 
@@ -384,6 +412,20 @@ impl SessionPublisher {
         config: Option<Bytes>,
         legacy: Option<LegacyAudioFormat>,
     ) {
+        if !self.tracks.contains_key(&key) && self.tracks.len() >= self.config.max_tracks {
+            if !self.track_limit_warned {
+                self.track_limit_warned = true;
+                gst::warning!(
+                    CAT,
+                    obj = self.element,
+                    "{} announces more than {} tracks (max-tracks): {} and further ones ignored",
+                    self.slot.peer,
+                    self.config.max_tracks,
+                    key.pad_name()
+                );
+            }
+            return;
+        }
         let track = self.tracks.entry(key).or_insert_with(|| Track::new(codec));
         if track.codec != codec {
             // A codec switch: what the old codec's stream said no longer applies.
@@ -637,11 +679,12 @@ impl SessionPublisher {
         }
         // Waiting for room in a full queue is back-pressure, not silence.
         self.slot.pushing.store(true, Ordering::SeqCst);
-        let outcome =
-            self.element
-                .imp()
-                .outputs
-                .send(key, self.slot.connection_id, buffer, &self.slot.evicted);
+        let outcome = self.element.imp().outputs.send(
+            key,
+            self.slot.connection_id,
+            buffer,
+            &self.slot.evicted,
+        );
         self.slot.touch(Instant::now());
         self.slot.pushing.store(false, Ordering::SeqCst);
         match outcome {
@@ -657,8 +700,10 @@ impl SessionPublisher {
     /// Copies the statistics where the element reads them, at most twice a second.
     fn refresh_snapshot(&mut self, now: Instant, force: bool) {
         if !(self.stats.snapshot_due(now) || force) {
+            self.snapshot_stale = true;
             return;
         }
+        self.snapshot_stale = false;
         let codec_of = |key| {
             self.tracks
                 .get(&key)
@@ -735,8 +780,8 @@ impl SessionPublisher {
 
 impl Publisher for SessionPublisher {
     fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason> {
-        if self.slot.evicted.load(Ordering::SeqCst) {
-            return Err(CloseReason::Replaced);
+        if let Some(reason) = self.slot.evicted_for() {
+            return Err(reason);
         }
         let now = Instant::now();
         self.slot.touch(now);
@@ -760,10 +805,26 @@ impl Publisher for SessionPublisher {
         }
     }
 
-    fn tick(&mut self, now: Instant) -> Result<(), CloseReason> {
-        // A silent publisher replaced by a newer one is closed now, not at its timeout.
-        if self.slot.evicted.load(Ordering::SeqCst) {
-            return Err(CloseReason::Replaced);
+    fn next_deadline(&self) -> Option<Instant> {
+        // The settle wait, and a statistics snapshot of what arrived since the last one.
+        let settle = if self.settled {
+            None
+        } else {
+            self.first_media.map(|first| first + SETTLE_WAIT)
+        };
+        let snapshot = self
+            .snapshot_stale
+            .then(|| self.stats.next_snapshot())
+            .flatten();
+        match (settle, snapshot) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason> {
+        if let Some(reason) = self.slot.evicted_for() {
+            return Err(reason);
         }
         self.try_settle(now, false);
         self.refresh_snapshot(now, false);
@@ -771,6 +832,8 @@ impl Publisher for SessionPublisher {
     }
 
     fn finish(mut self: Box<Self>, reason: CloseReason) {
+        // Evicted publishers were woken by a shutdown of their socket: say why it happened.
+        let reason = self.slot.evicted_for().unwrap_or(reason);
         // Whatever the publisher sent before leaving reaches the pads, unless the pads are
         // going away (shutdown) or belong to a newer publisher.
         let pads_are_ours = !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced)

@@ -8,7 +8,8 @@ pub(super) const DEFAULT_PORT: u32 = 1935;
 pub(super) const DEFAULT_APPLICATION: &str = "app";
 pub(super) const DEFAULT_TIMEOUT_SECS: u32 = 30;
 pub(super) const DEFAULT_LATENCY_MS: u32 = 200;
-pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
+pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+pub(super) const DEFAULT_MAX_TRACKS: u32 = 16;
 pub(super) const DEFAULT_MAX_MESSAGE_SIZE: u32 = 8 * 1024 * 1024;
 pub(super) const DEFAULT_STALE_TIMEOUT_MS: u32 = 3000;
 pub(super) const DEFAULT_MAX_QUEUE_BYTES: u32 = 16 * 1024 * 1024;
@@ -35,6 +36,7 @@ pub(super) struct Settings {
     pub stale_timeout_ms: u32,
     pub max_queue_bytes: u32,
     pub max_queue_time_ms: u32,
+    pub max_tracks: u32,
     pub publish_deadline_secs: u32,
     pub max_connections_per_address: u32,
     pub tls_port: u32,
@@ -63,6 +65,7 @@ impl Default for Settings {
             stale_timeout_ms: DEFAULT_STALE_TIMEOUT_MS,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             max_queue_time_ms: DEFAULT_MAX_QUEUE_TIME_MS,
+            max_tracks: DEFAULT_MAX_TRACKS,
             publish_deadline_secs: DEFAULT_PUBLISH_DEADLINE_SECS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             tls_port: DEFAULT_TLS_PORT,

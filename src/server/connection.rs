@@ -1,162 +1,175 @@
 // SPDX-License-Identifier: MPL-2.0
-//! One connection's thread: reads bytes, feeds the sans-IO session, acts on its events, writes
-//! its replies. All per-connection state lives here, on this thread, without locks.
+//! One connection's RTMP state and decisions, whichever thread drives it: the sans-IO session,
+//! what the client said in its connect, its publisher, and the events not handled yet.
+//!
+//! The front door (front_door.rs) drives it without blocking until the publisher's first media
+//! message; then the connection moves to a thread of its own (publisher_thread.rs), which
+//! handles the rest. Both feed bytes in and act on [`Step`].
 
-use std::io::{ErrorKind, Write};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::handler::{CloseReason, ConnectInfo, IngestHandler, MediaMessage, Publisher, Rejection};
-use super::listener::{ServerConfig, Shared};
-use super::transport::Transport;
+use super::handler::{
+    CloseReason, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage, Publisher, Rejection,
+};
+use super::listener::ServerConfig;
 use crate::rtmp::{ServerSession, SessionEvent};
 use crate::CAT;
 
-/// How often a blocked read wakes up to check the stop flag, timeouts and the publisher's timers.
-const TICK: Duration = Duration::from_millis(50);
+/// What [`Connection::drive`] stopped at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Every event was handled: read more.
+    NeedInput,
+    /// The publisher's first media message is next (the front door hands the connection to a
+    /// thread of its own before it is handled).
+    Media,
+    /// A connect waits out a brute-force brake until this instant; nothing after it is handled
+    /// before.
+    Delayed(Instant),
+    /// The connection must close (after flushing what the session wrote).
+    Close(CloseReason),
+}
 
-/// Read size once media flows: large reads keep syscalls per media second low.
-const READ_CHUNK: usize = 64 * 1024;
-/// Read size before that.
-const HANDSHAKE_READ_CHUNK: usize = 4 * 1024;
-
-struct Connection<'a> {
-    id: u64,
-    peer: SocketAddr,
+pub(super) struct Connection {
+    pub id: u64,
+    pub peer: SocketAddr,
     local_port: u16,
-    handler: &'a dyn IngestHandler,
-    session: ServerSession,
-    info: Option<ConnectInfo>,
+    handler: Arc<dyn IngestHandler>,
+    pub session: ServerSession,
+    pub info: Option<ConnectInfo>,
+    /// The connect accepted (the peer proved who it is, or no credentials are needed).
+    pub connected: bool,
     publishing_stream: Option<u32>,
-    publisher: Option<Box<dyn Publisher>>,
-    /// Set once we sent a refusal: flush it, then close.
-    closing: Option<CloseReason>,
-    /// Media arrived in the last `feed` (for the idle timeout of a publisher).
-    media_seen: bool,
+    pub publisher: Option<Box<dyn Publisher>>,
+    /// Events the session produced that were not handled yet (behind a delay or handover).
+    backlog: VecDeque<SessionEvent>,
+    /// A connect waiting out the brake, and when it may be decided.
+    delayed: Option<(ConnectInfo, Instant)>,
+    pub accepted_at: Instant,
+    pub last_data: Instant,
+    pub last_media: Instant,
+    /// [`Connection::finish`] ran.
+    finished: bool,
 }
 
-pub(super) fn run(
-    mut stream: Transport,
-    id: u64,
-    peer: SocketAddr,
-    local_port: u16,
-    config: &ServerConfig,
-    handler: &dyn IngestHandler,
-    shared: &Shared,
-) {
-    let _ = stream.tcp().set_nodelay(true);
-    let _ = stream
-        .tcp()
-        .set_read_timeout(Some(TICK.min(config.timeout)));
-    let _ = stream.tcp().set_write_timeout(Some(config.timeout));
-    gst::debug!(CAT, "connection {id} from {peer}");
-    handler.connection_opened(peer);
-
-    let mut conn = Connection {
-        id,
-        peer,
-        local_port,
-        handler,
-        session: ServerSession::new(config.session.clone()),
-        info: None,
-        publishing_stream: None,
-        publisher: None,
-        closing: None,
-        media_seen: false,
-    };
-    // Small until the peer publishes: idle and hostile connections stay cheap.
-    let mut read_size = HANDSHAKE_READ_CHUNK;
-    let accepted_at = Instant::now();
-    let mut last_data = accepted_at;
-    let mut last_media = accepted_at;
-
-    let reason = loop {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break CloseReason::Shutdown;
+impl Drop for Connection {
+    /// A connection dropped without [`Connection::finish`] (its thread panicked): its publish
+    /// still ends, so the element's slot is freed and a reconnect is not refused.
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.finish(CloseReason::NetworkError)
+            }));
         }
-        // Checked on every pass, not only when the socket is quiet: a peer trickling a byte at a
-        // time must not escape the deadlines.
-        if let Some(reason) = conn.overdue(Instant::now(), accepted_at, last_media, config) {
-            break reason;
-        }
-        // Straight into the session's input buffer: the kernel's copy is the only one before
-        // chunk reassembly.
-        match conn.session.read_from(read_size, &mut stream) {
-            Ok(0) => break CloseReason::PeerClosed,
-            Ok(_) => {
-                last_data = Instant::now();
-                let outcome = conn.feed();
-                if conn.media_seen {
-                    conn.media_seen = false;
-                    last_media = last_data;
-                    read_size = READ_CHUNK;
-                }
-                if let Err(reason) = conn.flush(&mut stream) {
-                    break reason;
-                }
-                if let Err(reason) = outcome {
-                    break reason;
-                }
-                if let Some(reason) = conn.closing {
-                    break reason;
-                }
-            }
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                let now = Instant::now();
-                if now.duration_since(last_data) >= config.timeout {
-                    gst::warning!(CAT, "dropping {peer}: no data for {:?}", config.timeout);
-                    break CloseReason::Timeout;
-                }
-
-                if let Some(publisher) = conn.publisher.as_mut() {
-                    if let Err(reason) = publisher.tick(now) {
-                        break reason;
-                    }
-                }
-            }
-            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-            Err(err) => {
-                if !shared.stopping.load(Ordering::SeqCst) {
-                    gst::info!(CAT, "connection {id} from {peer}: {err}");
-                }
-                break if shared.stopping.load(Ordering::SeqCst) {
-                    CloseReason::Shutdown
-                } else {
-                    CloseReason::NetworkError
-                };
-            }
-        }
-    };
-
-    gst::debug!(
-        CAT,
-        "connection {id} from {peer} closed: {}",
-        reason.as_str()
-    );
-    if let Some(publisher) = conn.publisher.take() {
-        publisher.finish(reason);
     }
-    handler.connection_closed(conn.info.as_ref(), peer, reason);
-    if let Transport::Tls(tls) = &mut stream {
-        tls.conn.send_close_notify();
-        let _ = tls.flush();
-    }
-    let _ = stream.tcp().shutdown(std::net::Shutdown::Both);
 }
 
-impl Connection<'_> {
-    /// Deadlines checked while the socket is quiet or trickling: a connection that is not
-    /// publishing soon after accept, and a publisher that sends no media (only pings or acks).
-    fn overdue(
-        &self,
-        now: Instant,
-        accepted_at: Instant,
-        last_media: Instant,
+impl Connection {
+    pub fn new(
+        id: u64,
+        peer: SocketAddr,
+        local_port: u16,
+        handler: Arc<dyn IngestHandler>,
         config: &ServerConfig,
-    ) -> Option<CloseReason> {
+        now: Instant,
+    ) -> Self {
+        Connection {
+            id,
+            peer,
+            local_port,
+            handler,
+            session: ServerSession::new(config.session.clone()),
+            info: None,
+            connected: false,
+            publishing_stream: None,
+            publisher: None,
+            backlog: VecDeque::new(),
+            delayed: None,
+            accepted_at: now,
+            last_data: now,
+            last_media: now,
+            finished: false,
+        }
+    }
+
+    /// Parses what was added to the session's input (bytes `handle_input` took, or what
+    /// `read_from` placed) and queues the events.
+    pub fn take_input(&mut self, data: Option<&[u8]>, now: Instant) -> Result<(), CloseReason> {
+        self.last_data = now;
+        let events = match data {
+            Some(bytes) => self.session.handle_input(bytes),
+            None => self.session.process_buffered(),
+        }
+        .map_err(|err| {
+            gst::warning!(CAT, "closing {}: protocol error: {err}", self.peer);
+            CloseReason::ProtocolError
+        })?;
+        self.backlog.extend(events);
+        Ok(())
+    }
+
+    /// Handles queued events until done, or until the next one is media and `stop_at_media`
+    /// (the front door), or a connect must wait.
+    pub fn drive(&mut self, now: Instant, stop_at_media: bool) -> Step {
+        if let Some((_, until)) = &self.delayed {
+            if now < *until {
+                return Step::Delayed(*until);
+            }
+            let (mut info, _) = self.delayed.take().expect("checked");
+            info.brake_served = true;
+            if let Some(step) = self.decide_connect(info, now) {
+                return step;
+            }
+        }
+        while let Some(event) = self.backlog.pop_front() {
+            if stop_at_media && self.is_media_for_publisher(&event) {
+                self.backlog.push_front(event);
+                return Step::Media;
+            }
+            if let Some(step) = self.on_event(event, now) {
+                return step;
+            }
+        }
+        Step::NeedInput
+    }
+
+    fn is_media_for_publisher(&self, event: &SessionEvent) -> bool {
+        match event {
+            SessionEvent::Audio { stream_id, .. }
+            | SessionEvent::Video { stream_id, .. }
+            | SessionEvent::Metadata { stream_id, .. } => {
+                self.publisher.is_some() && self.publishing_stream == Some(*stream_id)
+            }
+            _ => false,
+        }
+    }
+
+    /// The deadlines of a connection that is not streaming: the publish deadline until it
+    /// publishes, then the media timeout; the silence timeout always.
+    pub fn deadline(&self, config: &ServerConfig) -> Instant {
+        let silence = self.last_data + config.timeout;
+        let phase = if self.publisher.is_none() {
+            self.accepted_at + config.publish_deadline
+        } else {
+            self.last_media + config.timeout
+        };
+        let mut deadline = silence.min(phase);
+        if let Some((_, until)) = &self.delayed {
+            deadline = deadline.min(*until);
+        }
+        if let Some(d) = self.publisher.as_ref().and_then(|p| p.next_deadline()) {
+            deadline = deadline.min(d);
+        }
+        deadline
+    }
+
+    /// Why the connection is over at `now`, if it is.
+    pub fn overdue(&self, now: Instant, config: &ServerConfig) -> Option<CloseReason> {
         if self.publisher.is_none() {
-            if now.duration_since(accepted_at) >= config.publish_deadline {
+            if now.duration_since(self.accepted_at) >= config.publish_deadline {
                 gst::warning!(
                     CAT,
                     "dropping {}: not publishing {:?} after connecting",
@@ -165,7 +178,7 @@ impl Connection<'_> {
                 );
                 return Some(CloseReason::Timeout);
             }
-        } else if now.duration_since(last_media) >= config.timeout {
+        } else if now.duration_since(self.last_media) >= config.timeout {
             gst::warning!(
                 CAT,
                 "dropping {}: no media for {:?}",
@@ -174,40 +187,48 @@ impl Connection<'_> {
             );
             return Some(CloseReason::Timeout);
         }
+        if now.duration_since(self.last_data) >= config.timeout {
+            gst::warning!(
+                CAT,
+                "dropping {}: no data for {:?}",
+                self.peer,
+                config.timeout
+            );
+            return Some(CloseReason::Timeout);
+        }
         None
     }
 
-    /// Processes what the last read added to the session's input.
-    fn feed(&mut self) -> Result<(), CloseReason> {
-        let events = self.session.process_buffered().map_err(|err| {
-            gst::warning!(CAT, "closing {}: protocol error: {err}", self.peer);
-            CloseReason::ProtocolError
-        })?;
-        for event in events {
-            self.on_event(event)?;
-            if self.closing.is_some() {
-                break;
+    /// Runs the publisher's timers when due.
+    pub fn run_timers(&mut self, now: Instant) -> Result<(), CloseReason> {
+        match self.publisher.as_mut() {
+            Some(publisher) if publisher.next_deadline().is_some_and(|d| d <= now) => {
+                publisher.on_timer(now)
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    fn flush(&mut self, stream: &mut Transport) -> Result<(), CloseReason> {
-        let out = self.session.take_output();
-        if out.is_empty() {
-            return Ok(());
+    /// Ends the publish (if any) and tells the handler; the caller closes the socket.
+    pub fn finish(&mut self, reason: CloseReason) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
         }
-        // flush: with TLS the records are only sent to the socket then.
-        stream
-            .write_all(&out)
-            .and_then(|()| stream.flush())
-            .map_err(|err| {
-                gst::info!(CAT, "write to {} failed: {err}", self.peer);
-                CloseReason::NetworkError
-            })
+        gst::debug!(
+            CAT,
+            "connection {} from {} closed: {}",
+            self.id,
+            self.peer,
+            reason.as_str()
+        );
+        if let Some(publisher) = self.publisher.take() {
+            publisher.finish(reason);
+        }
+        self.handler
+            .connection_closed(self.info.as_ref(), self.peer, reason);
     }
 
-    fn on_event(&mut self, event: SessionEvent) -> Result<(), CloseReason> {
+    fn on_event(&mut self, event: SessionEvent, now: Instant) -> Option<Step> {
         match event {
             SessionEvent::ConnectRequest {
                 app,
@@ -216,7 +237,7 @@ impl Connection<'_> {
                 command_object,
                 ..
             } => {
-                let mut info = ConnectInfo {
+                let info = ConnectInfo {
                     connection_id: self.id,
                     peer: self.peer,
                     local_port: self.local_port,
@@ -225,64 +246,82 @@ impl Connection<'_> {
                     flash_ver,
                     user: None,
                     accepted_by: None,
+                    brake_served: false,
                     command_object,
                 };
-                match self.handler.connect(&info) {
-                    Ok(accepted) => {
-                        info.user = accepted.user;
-                        info.accepted_by = accepted.accepted_by;
-                        self.session.accept_connect(accepted.extra_properties);
-                        self.info = Some(info);
-                    }
-                    Err(rejection) => {
-                        self.session
-                            .reject_connect(rejection.code, &rejection.description);
-                        self.info = Some(info);
-                        self.closing = Some(CloseReason::ProtocolError);
-                    }
-                }
+                self.decide_connect(info, now)
             }
             SessionEvent::PublishRequest {
                 stream_id,
                 stream_key,
                 publish_type,
-            } => self.on_publish(stream_id, &stream_key, publish_type.as_deref()),
+            } => self.on_publish(stream_id, &stream_key, publish_type.as_deref(), now),
             SessionEvent::Audio {
                 stream_id,
                 timestamp,
                 payload,
             } => {
-                self.media_seen = true;
-                self.media(stream_id, MediaMessage::Audio { timestamp, payload })?
+                self.last_media = now;
+                self.media(stream_id, MediaMessage::Audio { timestamp, payload })
             }
             SessionEvent::Video {
                 stream_id,
                 timestamp,
                 payload,
             } => {
-                self.media_seen = true;
-                self.media(stream_id, MediaMessage::Video { timestamp, payload })?
+                self.last_media = now;
+                self.media(stream_id, MediaMessage::Video { timestamp, payload })
             }
             SessionEvent::Metadata {
                 stream_id,
                 timestamp,
                 values,
-            } => self.media(stream_id, MediaMessage::Metadata { timestamp, values })?,
+            } => self.media(stream_id, MediaMessage::Metadata { timestamp, values }),
             SessionEvent::Unpublish { stream_id } if self.publishing_stream == Some(stream_id) => {
                 self.publishing_stream = None;
                 if let Some(publisher) = self.publisher.take() {
                     publisher.finish(CloseReason::PeerClosed);
                 }
+                None
             }
-            _ => {}
+            _ => None,
         }
-        Ok(())
     }
 
-    fn on_publish(&mut self, stream_id: u32, stream_key: &str, publish_type: Option<&str>) {
-        let Some(info) = self.info.as_ref() else {
+    fn decide_connect(&mut self, mut info: ConnectInfo, now: Instant) -> Option<Step> {
+        match self.handler.connect(&info) {
+            ConnectVerdict::Accept(accepted) => {
+                info.user = accepted.user;
+                info.accepted_by = accepted.accepted_by;
+                self.session.accept_connect(accepted.extra_properties);
+                self.info = Some(info);
+                self.connected = true;
+                None
+            }
+            ConnectVerdict::Reject(rejection) => {
+                self.session
+                    .reject_connect(rejection.code, &rejection.description);
+                self.info = Some(info);
+                Some(Step::Close(CloseReason::ProtocolError))
+            }
+            ConnectVerdict::Delay(delay) => {
+                let until = now + delay.min(Duration::from_secs(60));
+                self.delayed = Some((info, until));
+                Some(Step::Delayed(until))
+            }
+        }
+    }
+
+    fn on_publish(
+        &mut self,
+        stream_id: u32,
+        stream_key: &str,
+        publish_type: Option<&str>,
+        now: Instant,
+    ) -> Option<Step> {
+        let Some(info) = self.info.as_ref().filter(|_| self.connected) else {
             // The session only lets publish through after connect; be defensive all the same.
-            self.refuse_publish(
+            return self.refuse_publish(
                 stream_id,
                 Rejection {
                     code: "NetStream.Publish.Denied",
@@ -290,10 +329,9 @@ impl Connection<'_> {
                     reason: "protocol",
                 },
             );
-            return;
         };
         if self.publisher.is_some() {
-            self.refuse_publish(
+            return self.refuse_publish(
                 stream_id,
                 Rejection {
                     code: "NetStream.Publish.BadName",
@@ -301,32 +339,32 @@ impl Connection<'_> {
                     reason: "already-publishing",
                 },
             );
-            return;
         }
         match self.handler.publish(info, stream_key, publish_type) {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
                 self.publisher = Some(publisher);
                 self.publishing_stream = Some(stream_id);
+                // A publisher without media is dropped `timeout` after publishing.
+                self.last_media = now;
+                None
             }
             Err(rejection) => self.refuse_publish(stream_id, rejection),
         }
     }
 
-    fn refuse_publish(&mut self, stream_id: u32, rejection: Rejection) {
+    fn refuse_publish(&mut self, stream_id: u32, rejection: Rejection) -> Option<Step> {
         self.session
             .reject_publish(stream_id, rejection.code, &rejection.description);
-        self.closing = Some(CloseReason::ProtocolError);
+        Some(Step::Close(CloseReason::ProtocolError))
     }
 
-    fn media(&mut self, stream_id: u32, message: MediaMessage) -> Result<(), CloseReason> {
+    fn media(&mut self, stream_id: u32, message: MediaMessage) -> Option<Step> {
         if self.publishing_stream != Some(stream_id) {
             // Media on a stream that is not publishing (before publish, or after unpublish).
-            return Ok(());
+            return None;
         }
-        match self.publisher.as_mut() {
-            Some(publisher) => publisher.media(message),
-            None => Ok(()),
-        }
+        let publisher = self.publisher.as_mut()?;
+        publisher.media(message).err().map(Step::Close)
     }
 }

@@ -2,7 +2,7 @@
 //! The contract between the socket layer and whoever decides what a connection may do.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -22,6 +22,8 @@ pub struct ConnectInfo {
     pub user: Option<String>,
     /// Which of the handler's routes accepted the connect (its own bookkeeping).
     pub accepted_by: Option<u64>,
+    /// The connect already waited out a brute-force brake delay: decide it now.
+    pub brake_served: bool,
     pub command_object: Amf0Value,
 }
 
@@ -86,25 +88,42 @@ impl CloseReason {
     }
 }
 
-/// Receives the media of one accepted publish. Lives on the connection's thread, so it needs no
-/// lock for its own state.
+/// Receives the media of one accepted publish. Owned by one connection at a time (the front
+/// door's event loop until media flows, then the publisher's own thread), so it needs no lock
+/// for its own state.
 pub trait Publisher: Send {
     /// A media or data message; an error ends the connection.
     fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason>;
-    /// Called when the socket had nothing to read for a while, for time-based decisions; an
-    /// error ends the connection.
-    fn tick(&mut self, _now: Instant) -> Result<(), CloseReason> {
+    /// When [`Publisher::on_timer`] wants to be called next, if ever (nothing polls).
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// Called at or after [`Publisher::next_deadline`], for time-based decisions; an error ends
+    /// the connection.
+    fn on_timer(&mut self, _now: Instant) -> Result<(), CloseReason> {
         Ok(())
     }
     /// The publish is over.
     fn finish(self: Box<Self>, reason: CloseReason);
 }
 
-/// Decides what connections may do. Implemented by the element; called from connection threads.
+/// The answer to a `connect`.
+#[derive(Debug, Clone)]
+pub enum ConnectVerdict {
+    /// The authenticated user (if any) and extra properties for the `_result` (Enhanced RTMP
+    /// capabilities).
+    Accept(ConnectAccepted),
+    Reject(Rejection),
+    /// Ask again after this long, with [`ConnectInfo::brake_served`] set (a brute-force brake:
+    /// the wait is a timer, it holds no thread).
+    Delay(Duration),
+}
+
+/// Decides what connections may do. Implemented by the element; called from the front door's
+/// event loop (connect, publish) and from publisher threads (media), so keep it quick.
 pub trait IngestHandler: Send + Sync + 'static {
-    /// A `connect` command. Ok carries the authenticated user (if any) and extra properties for
-    /// the `_result` (Enhanced RTMP capabilities).
-    fn connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Rejection>;
+    /// A `connect` command.
+    fn connect(&self, info: &ConnectInfo) -> ConnectVerdict;
     /// A `publish` command on a connection whose connect was accepted.
     fn publish(
         &self,
@@ -112,7 +131,7 @@ pub trait IngestHandler: Send + Sync + 'static {
         stream_key: &str,
         publish_type: Option<&str>,
     ) -> Result<Box<dyn Publisher>, Rejection>;
-    /// A connection was accepted and has a thread.
+    /// A connection was accepted.
     fn connection_opened(&self, _peer: SocketAddr) {}
     /// A connection was closed right after accept (a limit was reached).
     fn connection_refused(&self, _peer: SocketAddr, _reason: &'static str) {}

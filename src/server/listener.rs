@@ -1,27 +1,31 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The listening socket and the registry of connection threads.
+//! A bound RTMP port: its front door (one event loop thread, see front_door.rs) and the
+//! registry of its connections, whoever drives them.
 //!
 //! The socket is bound early (so `bound-port` is known in READY) and accepting starts and stops
 //! separately, because a pipeline goes READY→PAUSED→READY without releasing its port.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
 
-use super::connection;
+use super::front_door::{FrontDoor, WAKER};
 use super::handler::IngestHandler;
-use super::transport::Transport;
 use crate::rtmp::SessionConfig;
+use crate::CAT;
 
 /// Connection ids are unique in the process, not per listener: an element on a plain and a TLS
 /// port closes its publisher by id on both, and must not hit another connection there.
-static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
-/// Stack of a connection thread (see where it is spawned).
-const CONNECTION_STACK_SIZE: usize = 8 * 1024 * 1024;
+pub(super) static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(2);
+
+/// How long stopping waits for connections to wind down (they are shut down first, so this is
+/// only reached if a handler hangs).
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// Limits and timings of the socket layer.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -34,26 +38,176 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// At most this many connections from one IP address (0 = no limit).
     pub max_per_address: usize,
+    /// Bytes that all connections not streaming media may hold together (input and partial
+    /// messages); past it the newest stranger is closed.
+    pub max_untrusted_bytes: usize,
     /// Protocol limits handed to each session.
     pub session: SessionConfig,
 }
 
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// State shared by the accept thread, the connection threads and the owner.
+/// Who drives a connection.
+pub(super) enum Owner {
+    /// The front door's event loop.
+    FrontDoor,
+    /// A publisher thread of its own.
+    Thread(JoinHandle<()>),
+}
+
+struct Entry {
+    /// A clone of the socket, so stopping and eviction can shut it down whoever drives it.
+    stream: TcpStream,
+    ip: IpAddr,
+    owner: Owner,
+    thread_id: Option<ThreadId>,
+}
+
+/// State shared by the front door, the publisher threads and the owner.
 pub(super) struct Shared {
     pub stopping: AtomicBool,
-    /// Clones of live connection sockets, so `stop` can shut them down and wake their reads,
-    /// with the peer address for the per-address limit.
-    streams: Mutex<HashMap<u64, (TcpStream, IpAddr)>>,
-    threads: Mutex<HashMap<u64, JoinHandle<()>>>,
+    entries: Mutex<HashMap<u64, Entry>>,
+    /// Signalled when an entry goes away.
+    gone: Condvar,
+    /// Connections of the front door to close (it is woken for them).
+    kicked: Mutex<Vec<u64>>,
+    waker: mio::Waker,
+    /// The front door's thread.
+    loop_thread: Mutex<Option<ThreadId>>,
 }
 
 impl Shared {
-    pub(super) fn forget(&self, id: u64) {
-        if let Ok(mut streams) = self.streams.lock() {
-            streams.remove(&id);
+    fn entries(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection if the limits allow it; otherwise says which limit.
+    pub(super) fn admit(
+        &self,
+        id: u64,
+        stream: &TcpStream,
+        peer: SocketAddr,
+        config: &ServerConfig,
+    ) -> Result<(), &'static str> {
+        let clone = stream.try_clone().map_err(|_| "resources")?;
+        let mut entries = self.entries();
+        if entries.len() >= config.max_connections {
+            return Err("max-connections");
         }
+        if config.max_per_address > 0
+            && entries.values().filter(|e| e.ip == peer.ip()).count() >= config.max_per_address
+        {
+            return Err("max-connections-per-address");
+        }
+        entries.insert(
+            id,
+            Entry {
+                stream: clone,
+                ip: peer.ip(),
+                owner: Owner::FrontDoor,
+                thread_id: None,
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) fn set_owner(&self, id: u64, owner: Owner) {
+        if let Some(entry) = self.entries().get_mut(&id) {
+            entry.thread_id = match &owner {
+                Owner::Thread(handle) => Some(handle.thread().id()),
+                Owner::FrontDoor => None,
+            };
+            entry.owner = owner;
+        }
+    }
+
+    /// The connection is gone.
+    pub(super) fn forget(&self, id: u64) {
+        self.entries().remove(&id);
+        self.gone.notify_all();
+    }
+
+    /// Forgets connection `id` when the returned guard drops, also when its thread panics.
+    pub(super) fn thread_guard(self: &Arc<Self>, id: u64) -> ThreadGuard {
+        ThreadGuard {
+            shared: self.clone(),
+            id,
+        }
+    }
+
+    pub(super) fn take_kicked(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.kicked.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn on_loop_thread(&self) -> bool {
+        *self.loop_thread.lock().unwrap_or_else(|e| e.into_inner())
+            == Some(std::thread::current().id())
+    }
+
+    /// Shuts connection `id` down (a publisher thread sees its read end; the front door is
+    /// woken to close it). Returns whether it exists.
+    fn kick(&self, id: u64) -> bool {
+        let entries = self.entries();
+        let Some(entry) = entries.get(&id) else {
+            return false;
+        };
+        let _ = entry.stream.shutdown(Shutdown::Both);
+        if matches!(entry.owner, Owner::FrontDoor) {
+            drop(entries);
+            self.kicked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id);
+            let _ = self.waker.wake();
+        }
+        true
+    }
+
+    /// Waits until connection `id` is gone (or `until`).
+    fn wait_gone(&self, id: u64, until: Instant) {
+        let mut entries = self.entries();
+        while entries.contains_key(&id) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                gst::warning!(CAT, "connection {id} did not close in time");
+                return;
+            }
+            entries = self
+                .gone
+                .wait_timeout(entries, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Whether waiting for connection `id` from this thread would wait for ourselves.
+    fn is_own(&self, id: u64) -> bool {
+        let current = std::thread::current().id();
+        let on_front_door = match self.entries().get(&id) {
+            Some(Entry {
+                owner: Owner::Thread(_),
+                thread_id,
+                ..
+            }) => return *thread_id == Some(current),
+            Some(_) => true,
+            None => return false,
+        };
+        on_front_door && self.on_loop_thread()
+    }
+}
+
+/// See [`Shared::thread_guard`].
+pub(super) struct ThreadGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        if let Some(entry) = self.shared.entries().get(&self.id) {
+            let _ = entry.stream.shutdown(Shutdown::Both);
+        }
+        self.shared.forget(self.id);
     }
 }
 
@@ -62,7 +216,7 @@ pub struct Listener {
     socket: TcpListener,
     local_addr: SocketAddr,
     shared: Option<Arc<Shared>>,
-    accept_thread: Option<JoinHandle<()>>,
+    front_door: Option<JoinHandle<()>>,
 }
 
 impl Listener {
@@ -91,7 +245,7 @@ impl Listener {
             socket,
             local_addr,
             shared: None,
-            accept_thread: None,
+            front_door: None,
         })
     }
 
@@ -99,8 +253,8 @@ impl Listener {
         self.local_addr
     }
 
-    /// Starts accepting connections; each gets its own thread driven by `handler`.
-    /// With `tls`, every connection is RTMPS.
+    /// Starts accepting connections, driven by `handler`. With `tls`, every connection is
+    /// RTMPS.
     pub fn start(
         &mut self,
         config: ServerConfig,
@@ -110,185 +264,115 @@ impl Listener {
         if self.shared.is_some() {
             return Ok(());
         }
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
-            streams: Mutex::new(HashMap::new()),
-            threads: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
+            gone: Condvar::new(),
+            kicked: Mutex::new(Vec::new()),
+            waker,
+            loop_thread: Mutex::new(None),
         });
-        let socket = self.socket.try_clone()?;
-        let thread_shared = shared.clone();
-        let local_port = self.local_addr.port();
+        let front_door = FrontDoor::new(
+            poll,
+            self.socket.try_clone()?,
+            config,
+            handler,
+            tls,
+            shared.clone(),
+        )?;
         let handle = std::thread::Builder::new()
-            .name(format!("rtmp-accept-{local_port}"))
-            .spawn(move || accept_loop(socket, local_port, config, handler, tls, thread_shared))?;
+            .name(format!("rtmp-door-{}", self.local_addr.port()))
+            // The application's connect/publish signal handlers run on it.
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || front_door.run())?;
+        *shared.loop_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.thread().id());
         self.shared = Some(shared);
-        self.accept_thread = Some(handle);
+        self.front_door = Some(handle);
         Ok(())
     }
 
-    /// Stops accepting, closes every connection and joins all threads. The port stays bound.
+    /// Stops accepting, closes every connection and waits for them (not for the calling
+    /// thread's own connection, if it is one). The port stays bound.
     pub fn stop(&mut self) {
         let Some(shared) = self.shared.take() else {
             return;
         };
         shared.stopping.store(true, Ordering::SeqCst);
-        // A blocking accept() only returns on a connection: make one to wake it.
-        let _ =
-            TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_millis(200));
-        if let Some(handle) = self.accept_thread.take() {
-            let _ = handle.join();
-        }
-        // Shutting the sockets down makes blocked reads and writes return at once.
-        if let Ok(streams) = shared.streams.lock() {
-            for (stream, _) in streams.values() {
-                let _ = stream.shutdown(Shutdown::Both);
+        let _ = shared.waker.wake();
+        if let Some(handle) = self.front_door.take() {
+            if handle.thread().id() == std::thread::current().id() {
+                // Dropped from a handler on the front door itself: it exits on its own.
+            } else {
+                let _ = handle.join();
             }
         }
-        let threads = shared
-            .threads
-            .lock()
-            .map(|mut threads| std::mem::take(&mut *threads))
-            .unwrap_or_default();
-        for handle in threads.into_values() {
-            let _ = handle.join();
+        // Shutting the sockets down makes blocked reads and writes return at once.
+        let current = std::thread::current().id();
+        let threads: Vec<JoinHandle<()>> = {
+            let mut entries = shared.entries();
+            for entry in entries.values() {
+                let _ = entry.stream.shutdown(Shutdown::Both);
+            }
+            entries
+                .values_mut()
+                .filter_map(
+                    |e| match std::mem::replace(&mut e.owner, Owner::FrontDoor) {
+                        Owner::Thread(h) if h.thread().id() != current => Some(h),
+                        _ => None,
+                    },
+                )
+                .collect()
+        };
+        let deadline = Instant::now() + STOP_WAIT;
+        for handle in threads {
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                gst::warning!(CAT, "a publisher thread did not stop in time");
+            }
         }
     }
 
-    /// Closes one connection and waits for its thread, e.g. the publisher of an element that
-    /// leaves a shared port. Must not be called from that connection's own thread.
-    pub fn close_connection(&self, id: u64) {
-        let Some(shared) = self.shared.as_ref() else {
-            return;
-        };
-        if let Ok(streams) = shared.streams.lock() {
-            if let Some((stream, _)) = streams.get(&id) {
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-        }
-        let handle = shared.threads.lock().ok().and_then(|mut t| t.remove(&id));
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+    /// A handle that closes this port's connections, to use without holding whatever lock
+    /// guards the listener (closing waits for the front door, which may be deciding a publish
+    /// that needs that lock).
+    pub fn connections(&self) -> Option<Connections> {
+        self.shared.clone().map(Connections)
     }
 
     /// Number of connections currently open.
     pub fn connection_count(&self) -> usize {
-        self.shared
-            .as_ref()
-            .and_then(|s| s.streams.lock().ok().map(|s| s.len()))
-            .unwrap_or(0)
+        self.shared.as_ref().map_or(0, |s| s.entries().len())
+    }
+}
+
+/// See [`Listener::connections`].
+pub struct Connections(Arc<Shared>);
+
+impl Connections {
+    /// Closes one connection and waits until it is gone, e.g. the publisher of an element that
+    /// leaves a shared port. Called from that connection's own thread (a handler changing the
+    /// pipeline's state), it only shuts the socket down: waiting would be waiting for itself.
+    pub fn close(&self, id: u64) {
+        let own = self.0.is_own(id);
+        if self.0.kick(id) && !own {
+            self.0.wait_gone(id, Instant::now() + STOP_WAIT);
+        }
+    }
+
+    /// Shuts connection `id` down without waiting (a silent publisher just replaced).
+    pub fn kick(&self, id: u64) {
+        self.0.kick(id);
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Where to connect to reach our own listener, also when it is bound to a wildcard address.
-fn wake_address(local: SocketAddr) -> SocketAddr {
-    let ip = match local.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, local.port())
-}
-
-fn accept_loop(
-    socket: TcpListener,
-    local_port: u16,
-    config: ServerConfig,
-    handler: Arc<dyn IngestHandler>,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shared: Arc<Shared>,
-) {
-    loop {
-        let accepted = socket.accept();
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                // EMFILE and friends: back off instead of spinning.
-                gst::warning!(crate::CAT, "accept failed: {err}");
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-        let Ok(registry_clone) = stream.try_clone() else {
-            continue;
-        };
-        {
-            let Ok(mut streams) = shared.streams.lock() else {
-                return;
-            };
-            if streams.len() >= config.max_connections {
-                drop(streams);
-                gst::warning!(
-                    crate::CAT,
-                    "refusing connection from {peer}: {} connections already open",
-                    config.max_connections
-                );
-                handler.connection_refused(peer, "max-connections");
-                let _ = stream.shutdown(Shutdown::Both);
-                continue;
-            }
-            if config.max_per_address > 0 {
-                let from_peer = streams.values().filter(|(_, ip)| *ip == peer.ip()).count();
-                if from_peer >= config.max_per_address {
-                    drop(streams);
-                    gst::warning!(
-                        crate::CAT,
-                        "refusing connection from {peer}: {from_peer} connections from that address"
-                    );
-                    handler.connection_refused(peer, "max-connections-per-address");
-                    let _ = stream.shutdown(Shutdown::Both);
-                    continue;
-                }
-            }
-            streams.insert(id, (registry_clone, peer.ip()));
-        }
-        let thread_shared = shared.clone();
-        let thread_handler = handler.clone();
-        let thread_config = config.clone();
-        let thread_tls = tls.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("rtmp-conn-{id}"))
-            // Downstream elements up to the first queue run on this thread (it pushes on the
-            // element's pads): the stack GStreamer's own streaming threads get. Address space
-            // only; untouched pages cost no memory.
-            .stack_size(CONNECTION_STACK_SIZE)
-            .spawn(move || {
-                match Transport::new(stream, thread_tls.as_ref()) {
-                    Ok(transport) => connection::run(
-                        transport,
-                        id,
-                        peer,
-                        local_port,
-                        &thread_config,
-                        &*thread_handler,
-                        &thread_shared,
-                    ),
-                    Err(err) => gst::warning!(crate::CAT, "TLS setup for {peer} failed: {err}"),
-                }
-                thread_shared.forget(id);
-            });
-        match spawned {
-            Ok(handle) => {
-                if let Ok(mut threads) = shared.threads.lock() {
-                    // Reap finished threads so the map does not grow with every connection.
-                    threads.retain(|_, t| !t.is_finished());
-                    threads.insert(id, handle);
-                }
-            }
-            Err(err) => {
-                shared.forget(id);
-                gst::warning!(crate::CAT, "cannot start a connection thread: {err}");
-            }
-        }
     }
 }

@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The socket layer: one listener thread, one thread per connection, blocking I/O with short read
-//! timeouts so every thread notices a stop request or a silent peer promptly.
+//! The socket layer: per port, a front door (one event loop for every connection that is not
+//! streaming media: handshake, connect, authentication, publish) and one thread per live
+//! publisher, which sleeps in the kernel until data, a deadline or a shutdown wakes it.
 //!
 //! It knows RTMP only through the sans-IO [`crate::rtmp::ServerSession`] and knows nothing of
 //! GStreamer: decisions (who may connect, who may publish, where media goes) are delegated to an
 //! [`IngestHandler`], which the element implements.
 
 mod connection;
+mod front_door;
 mod handler;
 mod listener;
+mod publisher_thread;
 mod transport;
 
 pub use handler::{
-    CloseReason, ConnectAccepted, ConnectInfo, IngestHandler, MediaMessage, Publisher, Rejection,
+    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage,
+    Publisher, Rejection,
 };
-pub use listener::{Listener, ServerConfig};
+pub use listener::{Connections, Listener, ServerConfig};
 pub use transport::tls_config;
+#[cfg(test)]
+mod tests;

@@ -38,6 +38,66 @@ impl Transport {
             Transport::Tls(s) => s.get_ref(),
         }
     }
+
+    /// Reads into `buf` without blocking (the socket is non-blocking in the front door): the
+    /// TLS handshake progresses on the way. `WouldBlock` means nothing more for now.
+    pub fn read_nonblocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+
+    /// Queues `data` and writes what the socket takes now, without blocking; the rest waits
+    /// in `pending` (plain) or in rustls (TLS) for [`Transport::write_pending`].
+    pub fn write_nonblocking(&mut self, data: &[u8], pending: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => pending.extend_from_slice(data),
+            Transport::Tls(s) => s.conn.writer().write_all(data)?,
+        }
+        self.write_pending(pending)
+    }
+
+    /// Writes queued output until done or the socket would block.
+    pub fn write_pending(&mut self, pending: &mut Vec<u8>) -> io::Result<()> {
+        let result = match self {
+            Transport::Plain(s) => {
+                let mut written = 0;
+                let result = loop {
+                    if written == pending.len() {
+                        break Ok(());
+                    }
+                    match s.write(&pending[written..]) {
+                        Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => written += n,
+                        Err(err) => break Err(err),
+                    }
+                };
+                pending.drain(..written);
+                result
+            }
+            Transport::Tls(s) => loop {
+                if !s.conn.wants_write() {
+                    break Ok(());
+                }
+                if let Err(err) = s.conn.write_tls(&mut s.sock) {
+                    break Err(err);
+                }
+            },
+        };
+        match result {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Whether output is still waiting for the socket.
+    pub fn has_pending_output(&self, pending: &[u8]) -> bool {
+        match self {
+            Transport::Plain(_) => !pending.is_empty(),
+            Transport::Tls(s) => s.conn.wants_write(),
+        }
+    }
 }
 
 // SAFETY: plain TCP reads with recv(2) through socket2, which returns how many bytes the kernel

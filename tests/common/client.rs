@@ -24,6 +24,19 @@ pub struct TestClient {
 impl TestClient {
     pub fn open(port: u16) -> std::io::Result<Self> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
+        Self::from_stream(stream, port)
+    }
+
+    /// A client from 127.0.0.2 (another address of the loopback range, as a second host would
+    /// be), for tests where the per-address limit of 127.0.0.1 is someone else's.
+    pub fn open_from_second_address(port: u16) -> std::io::Result<Self> {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into())?;
+        socket.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+        Self::from_stream(socket.into(), port)
+    }
+
+    fn from_stream(stream: TcpStream, port: u16) -> std::io::Result<Self> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
         Ok(TestClient {

@@ -7,12 +7,16 @@
 //!   Prints a JSON summary; --log writes when the last byte of each message entered the socket.
 //!   --hold-ms MS waits between publish and the first message.
 //!   --idle sends only the metadata and sequence headers, then holds the connection --duration s.
+//! rtmpbench hold --url rtmp://127.0.0.1:PORT/app/key{i} --conns N --duration S [--publish]
+//!   Idle connections: N handshaken (or, with --publish, publishing without media) connections
+//!   held open for S seconds; prints "HOLDING n" when all are open, then a JSON summary.
 //! rtmpbench floor [--port P] [--conns N] [--parse] [--log FILE] [--exit]
 //!   Minimal receiver (the cost floor): handshake, connect/createStream/publish replies, then
 //!   reads the bytes. Prints "LISTENING port", then "DONE {json}" after N connections ended.
 
 mod floor;
 mod flv;
+mod hold;
 mod publish;
 mod rtmp;
 mod util;
@@ -22,7 +26,8 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("publish") => publish::main(&args[1..]),
         Some("floor") => floor::main(&args[1..]),
-        _ => Err("usage: rtmpbench publish|floor [options] (see src/main.rs)".into()),
+        Some("hold") => hold::main(&args[1..]),
+        _ => Err("usage: rtmpbench publish|floor|hold [options] (see src/main.rs)".into()),
     };
     if let Err(e) = result {
         eprintln!("rtmpbench: {e}");

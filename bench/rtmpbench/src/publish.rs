@@ -90,14 +90,14 @@ fn prepare(clip: &flv::Flv, stream_id: u32, chunk_size: u32, duration_ms: u64) -
     }
 }
 
-struct Target {
+pub(crate) struct Target {
     host_port: String,
     app: String,
     key: String,
     tc_url: String,
 }
 
-fn parse_url(url: &str) -> Result<Target, String> {
+pub(crate) fn parse_url(url: &str) -> Result<Target, String> {
     let rest = url
         .strip_prefix("rtmp://")
         .ok_or_else(|| format!("not an rtmp:// URL: {url}"))?;
@@ -121,8 +121,8 @@ fn parse_url(url: &str) -> Result<Target, String> {
 }
 
 /// A connection in the publishing state.
-struct Session {
-    stream: TcpStream,
+pub(crate) struct Session {
+    pub(crate) stream: TcpStream,
     stream_id: u32,
 }
 
@@ -185,8 +185,9 @@ fn parse_command(msg: &RawMessage) -> Option<Command> {
     }
 }
 
-fn open(target: &Target, chunk_size: u32, timeout: Duration) -> io::Result<Session> {
-    let deadline = Instant::now() + timeout;
+/// Connects to `target` and completes the RTMP handshake; returns the socket and the bytes
+/// the server sent after its part of the handshake.
+pub(crate) fn handshaken(target: &Target, timeout: Duration) -> io::Result<(TcpStream, Vec<u8>)> {
     let addr = target
         .host_port
         .to_socket_addrs()?
@@ -202,7 +203,7 @@ fn open(target: &Target, chunk_size: u32, timeout: Duration) -> io::Result<Sessi
     let c0c1 = hs.generate_outbound_p0_and_p1().map_err(|e| err(format!("{e:?}")))?;
     stream.write_all(&c0c1)?;
     let mut buf = vec![0u8; 8192];
-    let leftover = loop {
+    loop {
         let n = stream.read(&mut buf)?;
         if n == 0 {
             return Err(err("server closed during the handshake"));
@@ -219,10 +220,15 @@ fn open(target: &Target, chunk_size: u32, timeout: Duration) -> io::Result<Sessi
                 remaining_bytes,
             } => {
                 stream.write_all(&response_bytes)?;
-                break remaining_bytes;
+                return Ok((stream, remaining_bytes));
             }
         }
-    };
+    }
+}
+
+pub(crate) fn open(target: &Target, chunk_size: u32, timeout: Duration) -> io::Result<Session> {
+    let deadline = Instant::now() + timeout;
+    let (mut stream, leftover) = handshaken(target, timeout)?;
     let mut reader = ChunkReader::new(ChunkLimits::default());
     reader.push(&leftover);
     let mut writer = ChunkWriter::new();

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rtmpbench hold`: opens many connections that then stay silent, for the idle-cost test.
+//!
+//! rtmpbench hold --url rtmp://127.0.0.1:PORT/app/key{i} --conns N --duration S [--publish]
+//!   Opens N connections one after the other (one thread: the client's own cost stays small),
+//!   each finishing the RTMP handshake, or with --publish connecting and publishing (key with
+//!   `{i}` replaced by the index) without sending media. Prints "HOLDING n" once all are open,
+//!   holds them for S seconds, then prints a JSON summary and closes them.
+
+use std::time::{Duration, Instant};
+
+use crate::publish::{handshaken, open, parse_url};
+use crate::util::Args;
+
+pub fn main(args: &[String]) -> Result<(), String> {
+    let a = Args::parse(args, &["publish"])?;
+    let url = a.get("url").ok_or("--url is required")?.to_string();
+    let conns: usize = a.num("conns", 1usize)?;
+    let duration: f64 = a.num("duration", 10.0f64)?;
+    let publish = a.flag("publish");
+    let timeout = Duration::from_secs(10);
+    let start = Instant::now();
+    let mut held = Vec::with_capacity(conns);
+    let mut errors: Vec<String> = Vec::new();
+    for i in 0..conns {
+        let target = parse_url(&url.replace("{i}", &i.to_string()))?;
+        let opened = if publish {
+            open(&target, 4096, timeout).map(|s| s.stream)
+        } else {
+            handshaken(&target, timeout).map(|(s, _)| s)
+        };
+        match opened {
+            Ok(stream) => held.push(stream),
+            Err(e) => {
+                if errors.len() < 5 {
+                    errors.push(format!("connection {i}: {e}"));
+                }
+            }
+        }
+    }
+    println!("HOLDING {}", held.len());
+    let opened_in = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs_f64(duration));
+    // Still open at the end: the server did not drop them.
+    let alive = held
+        .iter()
+        .filter(|s| {
+            s.set_nonblocking(true).ok();
+            let mut b = [0u8; 1];
+            !matches!(s.peek(&mut b), Ok(0))
+        })
+        .count();
+    println!(
+        "{{\"requested\": {conns}, \"opened\": {}, \"alive\": {alive}, \"open_seconds\": {opened_in:.2}, \"errors\": {:?}}}",
+        held.len(),
+        errors
+    );
+    Ok(())
+}

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The socket layer with a scripted handler and a real client over loopback: connections that
+//! end badly (a panic, a close from their own thread, the port dropped from one of its own
+//! threads) release everything and hang nothing.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+
+use super::*;
+use crate::rtmp::{Amf0Value, ChunkWriter, SessionConfig};
+
+/// What the scripted publisher does with its first media message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnMedia {
+    Panic,
+    /// Closes its own connection through the listener's handle, from its own thread.
+    CloseSelf,
+    /// Drops the last reference to the listener, from its own thread.
+    DropListener,
+}
+
+struct Script {
+    on_media: OnMedia,
+    panic_on_connect: bool,
+    listener: Mutex<Option<Listener>>,
+    connections: Mutex<Option<Connections>>,
+    closed: AtomicUsize,
+    finished: AtomicUsize,
+    /// How long the publisher's media call took (it must not hang).
+    media_took: Mutex<Option<Duration>>,
+}
+
+struct ScriptedPublisher {
+    script: Arc<Script>,
+    id: u64,
+}
+
+impl Publisher for ScriptedPublisher {
+    fn media(&mut self, _message: MediaMessage) -> Result<(), CloseReason> {
+        let start = Instant::now();
+        match self.script.on_media {
+            OnMedia::Panic => panic!("scripted panic in a publisher thread"),
+            OnMedia::CloseSelf => {
+                let connections = self.script.connections.lock().unwrap().take().unwrap();
+                connections.close(self.id);
+            }
+            OnMedia::DropListener => {
+                let listener = self.script.listener.lock().unwrap().take();
+                drop(listener);
+            }
+        }
+        *self.script.media_took.lock().unwrap() = Some(start.elapsed());
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _reason: CloseReason) {
+        self.script.finished.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct Handler(Arc<Script>);
+
+impl IngestHandler for Handler {
+    fn connect(&self, _info: &ConnectInfo) -> ConnectVerdict {
+        if self.0.panic_on_connect {
+            panic!("scripted panic in a connect decision");
+        }
+        ConnectVerdict::Accept(ConnectAccepted::default())
+    }
+
+    fn publish(
+        &self,
+        info: &ConnectInfo,
+        _stream_key: &str,
+        _publish_type: Option<&str>,
+    ) -> Result<Box<dyn Publisher>, Rejection> {
+        Ok(Box::new(ScriptedPublisher {
+            script: self.0.clone(),
+            id: info.connection_id,
+        }))
+    }
+
+    fn connection_closed(&self, _: Option<&ConnectInfo>, _: std::net::SocketAddr, _: CloseReason) {
+        self.0.closed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn start(on_media: OnMedia, panic_on_connect: bool) -> (Arc<Script>, u16) {
+    let script = Arc::new(Script {
+        on_media,
+        panic_on_connect,
+        listener: Mutex::new(None),
+        connections: Mutex::new(None),
+        closed: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
+        media_took: Mutex::new(None),
+    });
+    let mut listener = Listener::bind("127.0.0.1", 0).unwrap();
+    let port = listener.local_addr().port();
+    let config = ServerConfig {
+        timeout: Duration::from_secs(10),
+        publish_deadline: Duration::from_secs(10),
+        max_connections: 100,
+        max_per_address: 100,
+        max_untrusted_bytes: 1 << 20,
+        session: SessionConfig::default(),
+    };
+    listener
+        .start(config, Arc::new(Handler(script.clone())), None)
+        .unwrap();
+    *script.connections.lock().unwrap() = listener.connections();
+    *script.listener.lock().unwrap() = Some(listener);
+    (script, port)
+}
+
+/// A client that handshakes, connects, publishes and sends one audio message.
+fn publish_one_message(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut handshake = Handshake::new(PeerType::Client);
+    stream
+        .write_all(&handshake.generate_outbound_p0_and_p1().unwrap())
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed during the handshake");
+        match handshake.process_bytes(&buf[..n]).unwrap() {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                stream.write_all(&response_bytes).unwrap()
+            }
+            HandshakeProcessResult::Completed { response_bytes, .. } => {
+                stream.write_all(&response_bytes).unwrap();
+                break;
+            }
+        }
+    }
+    let mut writer = ChunkWriter::new();
+    let mut out = Vec::new();
+    let command = |name: &str, txn: f64, obj: Amf0Value, args: Vec<Amf0Value>| {
+        let mut payload = Vec::new();
+        let mut values = vec![Amf0Value::string(name), Amf0Value::Number(txn), obj];
+        values.extend(args);
+        crate::rtmp::amf0::encode(&values, &mut payload);
+        payload
+    };
+    let connect = command(
+        "connect",
+        1.0,
+        Amf0Value::object([
+            ("app", Amf0Value::string("app")),
+            (
+                "tcUrl",
+                Amf0Value::string(format!("rtmp://127.0.0.1:{port}/app")),
+            ),
+        ]),
+        vec![],
+    );
+    writer.write(3, 0, 20, 0, &connect, &mut out);
+    let create = command("createStream", 2.0, Amf0Value::Null, vec![]);
+    writer.write(3, 0, 20, 0, &create, &mut out);
+    let publish = command(
+        "publish",
+        3.0,
+        Amf0Value::Null,
+        vec![Amf0Value::string("key"), Amf0Value::string("live")],
+    );
+    writer.write(8, 0, 20, 1, &publish, &mut out);
+    // AAC sequence header.
+    writer.write(4, 0, 8, 1, &[0xAF, 0x00, 0x11, 0x90], &mut out);
+    stream.write_all(&out).unwrap();
+    stream
+}
+
+/// Whether the server closed `stream` within `timeout` (reads until EOF).
+fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+fn wait_until(timeout: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+fn open_connections(script: &Script) -> usize {
+    script
+        .listener
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map_or(0, |l| l.connection_count())
+}
+
+#[test]
+fn a_panic_on_a_publisher_thread_releases_its_slot_and_socket() {
+    let (script, port) = start(OnMedia::Panic, false);
+    let mut client = publish_one_message(port);
+    assert!(
+        closed_within(&mut client, Duration::from_secs(5)),
+        "socket left open"
+    );
+    assert!(wait_until(Duration::from_secs(2), || open_connections(
+        &script
+    ) == 0));
+    // The publish was ended and the handler told, so the element's slot is free again.
+    assert_eq!(script.finished.load(Ordering::SeqCst), 1);
+    assert_eq!(script.closed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_panic_in_a_connect_decision_closes_only_that_connection() {
+    let (script, port) = start(OnMedia::Panic, true);
+    let mut first = publish_one_message(port);
+    assert!(closed_within(&mut first, Duration::from_secs(5)));
+    assert!(wait_until(Duration::from_secs(2), || open_connections(
+        &script
+    ) == 0));
+    // The front door still takes connections.
+    let mut second = publish_one_message(port);
+    assert!(closed_within(&mut second, Duration::from_secs(5)));
+    assert_eq!(script.closed.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn closing_a_connection_from_its_own_thread_does_not_wait_for_itself() {
+    let (script, port) = start(OnMedia::CloseSelf, false);
+    let mut client = publish_one_message(port);
+    assert!(closed_within(&mut client, Duration::from_secs(5)));
+    let took = script
+        .media_took
+        .lock()
+        .unwrap()
+        .expect("media was handled");
+    assert!(
+        took < Duration::from_millis(500),
+        "close from own thread took {took:?}"
+    );
+    assert!(wait_until(Duration::from_secs(2), || script
+        .finished
+        .load(Ordering::SeqCst)
+        == 1));
+}
+
+#[test]
+fn dropping_the_port_on_one_of_its_own_threads_does_not_join_itself() {
+    let (script, port) = start(OnMedia::DropListener, false);
+    let mut client = publish_one_message(port);
+    assert!(closed_within(&mut client, Duration::from_secs(5)));
+    assert!(wait_until(Duration::from_secs(5), || script
+        .media_took
+        .lock()
+        .unwrap()
+        .is_some()));
+    let took = script
+        .media_took
+        .lock()
+        .unwrap()
+        .expect("media was handled");
+    assert!(
+        took < Duration::from_secs(1),
+        "dropping the port took {took:?}"
+    );
+    assert!(wait_until(Duration::from_secs(2), || script
+        .finished
+        .load(Ordering::SeqCst)
+        == 1));
+}
