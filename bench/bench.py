@@ -11,6 +11,7 @@ import os
 import platform
 import queue
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -833,8 +834,10 @@ def setup_idle_server(peer, n, publish, timeout):
         port = free_ports(1)
         if peer == "ours":
             if publish:
+                # One port for all: the first element's connection limits apply to it.
                 parts = [f"rtmpserversrc name=s{i} address=127.0.0.1 port={port} application=live "
-                         f"stream-key=key{i} timeout=600 publish-deadline=600" for i in range(n)]
+                         f"stream-key=key{i} timeout=600 publish-deadline=600 "
+                         f"max-connections-per-address=0 max-connections={n + 100}" for i in range(n)]
             else:
                 parts = [f"rtmpserversrc name=s0 address=127.0.0.1 port={port} application=live "
                          f"stream-key=key timeout=600 publish-deadline=600 max-connections-per-address=0 "
@@ -887,7 +890,7 @@ def run_idle_conns(peer, n, publish, hold):
         cpu1, t1 = setup.cpu(), time.time()
         rss1 = memory_kib(setup.receiving, "VmRSS")
         threads = threads_of(setup.receiving)
-        summary = json.loads(holder.wait_line("{", hold + 60))
+        summary = json.loads("{" + holder.wait_line("{", hold + 60))
     finally:
         setup.stop()
     return {"n": n, "publish": publish, "opened": summary.get("opened"), "alive": summary.get("alive"),
@@ -1009,8 +1012,8 @@ def build_table(results, peers, args):
     idleconns = results.get("idleconns", {})
     if idleconns:
         for i, first in enumerate(idleconns.get("ours", [])):
-            what = (f"{first['n']} idle publishers" if first.get("publish")
-                    else f"{first['n']} silent handshaken connections")
+            what = (f"{first.get('n')} idle publishers" if first.get("publish")
+                    else f"{first.get('n')} silent handshaken connections")
 
             def ic(key, i=i):
                 return lambda p: (idleconns.get(p, [])[i].get(key)
@@ -1195,6 +1198,10 @@ def main():
     ap.add_argument("--output", default=os.path.join(BENCH, "results.md"))
     ap.add_argument("--keep-logs", action="store_true", help="keep the scale test's per-frame logs")
     args = ap.parse_args()
+    # The idle-connection test holds thousands of sockets on each side: every child inherits this.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     q = args.quick
     args.runs = args.runs or (1 if q else 3)
     args.cpu_runs = args.cpu_runs or (1 if q else max(args.runs, 7))

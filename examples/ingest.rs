@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Runnable ingest pipelines with the plugin linked in (no GST_PLUGIN_PATH needed). Each prints
 //! the element's bus messages (publish started/stopped, rejections) as they come.

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! End-to-end authentication (issue 3) with real publishers: FFmpeg's `rtmp://user:pass@...`,
 //! GStreamer's rtmp2sink `username`/`password`, port verification through a TCP forwarder,

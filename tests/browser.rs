@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The demo, end to end in a real browser: the `serve` example (built by
 //! `cargo build --all-targets` or `cargo build --example serve`; this test builds nothing) on

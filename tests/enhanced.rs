@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Enhanced RTMP end to end: a current FFmpeg (imageio-ffmpeg's FFmpeg 9) publishing H.265,
 //! AV1, VP9, Opus, FLAC, AC-3, E-AC-3 and multitrack clips with `-c copy`, and a test publisher

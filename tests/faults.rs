@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Faults and edge timing no real client produces on demand: our own client publishes exactly
 //! the timestamps, stalls and silences under test; real publishers (ffmpeg) where they can.

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! End-to-end ingest with real publishers: Debian's ffmpeg and GStreamer's rtmp2sink.
 

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Operating it: several elements on one port, RTMPS, stats and bus messages, against real
 //! publishers (Debian's ffmpeg, GStreamer's rtmp2sink).

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The element's pads as downstream sees them, with Debian's ffmpeg publishing: the latency it
 //! reports, caps known at pad-added, pads left unlinked, and shutdown while a push is blocked.

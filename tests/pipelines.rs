@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The pipelines users write, as they write them: no queues, default sinks (sync=true,
 //! async=true), decoders and muxers straight after the pads, with Debian's ffmpeg 5.1

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The reliability suite: a real publisher (Debian's ffmpeg) goes live while our own client
 //! throws hostile load at the same port. Every frame of the real publisher must arrive, go-live

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! A tiny HTTP/1.1 server (std::net, a thread per request, GET only, `Connection: close`).
 //! It serves a fixed set of routes and, under `/hls/`, only plain file names in the output

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Just enough JSON for `/stats`: strings, and GstStructures (with their nested structures,
 //! arrays and lists) as objects, whatever fields the element puts in them.

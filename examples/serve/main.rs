@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The demo you can watch: an RTMP ingest server writing HLS, and a small HTTP server on
 //! 127.0.0.1 with a page that plays it (hls.js) and shows the live stats.

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! AMF0: decode arbitrary bytes; whatever decodes must re-encode and decode to the same values
 //! (NaN compares equal to NaN; a String longer than 65535 bytes, which lossy UTF-8 repair can
 //! produce, is documented to encode as a LongString).

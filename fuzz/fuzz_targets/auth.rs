@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Authentication: tcUrl and query parsing, the port check and the Adobe challenge/response on
 //! fuzzed connect strings.
 //!

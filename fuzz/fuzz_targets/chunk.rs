@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Chunk reader: arbitrary bytes in arbitrary splits, under small limits.
 //!
 //! Input layout: 4 configuration bytes, then the chunk stream.

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! FLV / Enhanced RTMP tag bodies and codec configuration readers.
 //!
 //! The whole input is one tag body (an RTMP audio or video message payload); it is also given

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Server session: a byte stream from a client, in any order.
 //!
 //! Input layout: 2 configuration bytes, then the client's bytes.

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! The plugin's sans-IO protocol modules, compiled on their own for fuzzing.
 //!
 //! They are included by path rather than through the main crate so the fuzz build does not

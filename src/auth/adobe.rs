@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Adobe `authmod=adobe` challenge/response, as FFmpeg, OBS (librtmp fork) and GStreamer rtmp2sink
 //! perform it over three connections:
 //!

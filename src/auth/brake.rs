@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Slowing down and then refusing password guessing from one address.
 //!
 //! Every failed login is recorded against the sender's address. After `delay_after` failures within

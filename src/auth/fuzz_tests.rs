@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Property test: 100k random and mutated inputs through every entry point of the module must
 //! never panic and must keep the description invariants.
 

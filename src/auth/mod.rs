@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Authentication of publishers, pure and sans-IO: the Adobe `authmod=adobe` challenge/response
 //! as FFmpeg, OBS and GStreamer rtmp2sink perform it, tcUrl parsing for the port check, and a
 //! per-address brake on password guessing.

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Checking that the client dialed the server's public port, as its tcUrl says.
 //!
 //! Behind NAT or a proxy the socket's local port says nothing about what the publisher typed; the

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! The `?authmod=...` query that Adobe-style clients append to the connect command's `app` and
 //! `tcUrl` strings.
 //!

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Parsing the connect command's `tcUrl` (`rtmp://[user@]host[:port]/app[/inst][?query]`) far
 //! enough to learn which port the client dialed.
 

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Random salts and challenges.
 
 /// Random bytes per token: 64 bits, so a challenge cannot be guessed within its lifetime.

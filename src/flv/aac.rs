@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! AAC AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1).
 
 use super::bitreader::BitReader;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Audio tag bodies: legacy SoundFormats and Enhanced RTMP.
 
 use bytes::Bytes;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! AV1CodecConfigurationRecord (av1C) and the sequence header OBU.
 
 use super::bitreader::BitReader;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! MSB-first bit reader with exp-Golomb codes, for SPS and sequence headers.
 
 use super::FlvError;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! The Enhanced RTMP video Metadata packet: AMF0 `["colorInfo", {colorConfig, hdrCll, hdrMdcv}]`.
 
 use super::FlvError;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Enhanced RTMP pieces shared by audio and video: ModEx and Multitrack.
 
 use super::reader::ByteReader;

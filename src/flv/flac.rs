@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! FLAC sequence header: "fLaC" then metadata blocks, STREAMINFO first.
 
 use super::bitreader::BitReader;

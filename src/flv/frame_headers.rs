@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Stream facts from the first frame of codecs without a configuration
 //! record: MPEG-1/2 audio (MP3), AC-3 and E-AC-3.
 

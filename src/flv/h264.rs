@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! AVCDecoderConfigurationRecord (avcC) and H.264 SPS.
 
 use super::bitreader::{unescape_rbsp, BitReader};

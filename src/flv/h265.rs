@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! HEVCDecoderConfigurationRecord (hvcC) and the H.265 SPS picture size.
 
 use super::bitreader::{unescape_rbsp, BitReader};

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Facts from codec configuration that the element turns into caps.
 
 use super::{aac, av1, flac, frame_headers, h264, h265, opus, vpx, vvc};

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! FLV tag-body parsing (legacy FLV and Enhanced RTMP v1/v2) and codec
 //! configuration readers.
 //!

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! OpusHead identification header (RFC 7845 section 5.1).
 
 use super::info::AudioInfo;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Bounds-checked big-endian byte reader over a borrowed slice.
 
 use super::FlvError;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Real-world byte vectors produced with FFmpeg 5.1 (libx264, libx265,
 //! libaom, libvpx, aac) for the unit tests of this module.
 

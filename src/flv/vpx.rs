@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! VPCodecConfigurationRecord (vpcC) for VP8/VP9, and keyframe picture sizes.
 
 use super::bitreader::BitReader;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! VVCDecoderConfigurationRecord (vvcC): the fixed fields up to the picture size.
 
 use super::bitreader::BitReader;

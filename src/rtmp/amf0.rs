@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! AMF0 codec (Action Message Format version 0), hardened for network input.
 //!
 //! Decoding never trusts a length from the peer: every read is bounds-checked, nothing is

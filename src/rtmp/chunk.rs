@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! RTMP chunk stream layer: reassembles messages from chunks and splits messages into chunks.
 //!
 //! Reassembly state is kept per chunk stream id, so messages interleaved on different chunk

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Server side of the RTMP handshake, delegated to `rml_rtmp` (simple and digest variants).
 
 use std::fmt;

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! RTMP message types: protocol control and user control payloads, commands, data
 //! messages and aggregate messages.
 

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Sans-IO RTMP server protocol: handshake, chunk stream, AMF0, messages and the session
 //! state machine. Bytes in, events and bytes to write out; no sockets, no GStreamer.
 

@@ -1,3 +1,5 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
 //! Server session state machine: handshake, protocol control, NetConnection/NetStream
 //! commands for publishing, and media/metadata events.
 //!

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Codec configuration records → GStreamer caps, in the forms the parsers downstream expect.
 

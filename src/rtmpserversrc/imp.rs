@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The element: properties, pad templates and state changes. Glue only: decisions live in
 //! `ingest`, media handling in `publisher`, pads in `outputs`.

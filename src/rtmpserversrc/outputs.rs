@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The element's output pads: one src pad per track, each pushing from its own streaming
 //! thread (a pad task) what the publisher's connection thread queued for it (pad_queues.rs).
@@ -260,6 +261,12 @@ impl Outputs {
         for key in self.keys() {
             self.send_event(key, session, gst::event::Eos::new());
         }
+    }
+
+    /// Wakes the pad threads that got data since they last waited (see
+    /// [`PadQueues::wake_pad_threads`]).
+    pub fn wake_pad_threads(&self) {
+        self.queues.wake_pad_threads();
     }
 
     /// Wakes a sender waiting for queue space, so a replaced publisher notices at once.

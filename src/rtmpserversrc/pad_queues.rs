@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The bounded queues between the publisher's connection thread and the pads' streaming
 //! threads: one lane per src pad, buffers and serialized events in order.
@@ -65,6 +66,8 @@ struct Lane {
     starving: bool,
     /// The pad thread is pushing what it took.
     in_flight: bool,
+    /// The pad thread waits and data came: wake it at [`PadQueues::wake_pad_threads`].
+    wake_pending: bool,
     /// The pad is inactive: senders give up, the pad thread returns.
     flushing: bool,
     /// The caps most recently queued, so a change is sent once and in order.
@@ -282,6 +285,8 @@ impl PadQueues {
                 lane.bytes,
                 lane.time_span()
             );
+            // The pad threads that would make room must be awake first.
+            Self::wake(&mut shared);
             shared.senders_waiting += 1;
             shared = self
                 .space
@@ -293,9 +298,25 @@ impl PadQueues {
         let lane = shared.lanes.get_mut(&key).expect("checked above");
         lane.push(entry);
         if std::mem::take(&mut lane.starving) {
-            lane.ready.notify_one();
+            // Woken once the sender is done with what it read (one wake per read, not per
+            // message, when a read holds several).
+            lane.wake_pending = true;
         }
         PushOutcome::Ok
+    }
+
+    /// Wakes the pad threads that have data since they started waiting. The sender calls it
+    /// when it has handled what one read brought.
+    pub fn wake_pad_threads(&self) {
+        Self::wake(&mut self.lock());
+    }
+
+    fn wake(shared: &mut Shared) {
+        for lane in shared.lanes.values_mut() {
+            if std::mem::take(&mut lane.wake_pending) {
+                lane.ready.notify_one();
+            }
+        }
     }
 
     /// For the pad thread of `key`: waits until something is queued and moves all of it into
@@ -459,7 +480,32 @@ mod tests {
         assert!(held, "the byte limit holds even while audio starves");
         assert!(q.queued_bytes() <= (1 << 20) + 1000 + ENTRY_OVERHEAD);
         assert_eq!(q.send(A, buffer(0, 10), &abort), PushOutcome::Ok);
+        q.wake_pad_threads();
         assert_eq!(audio.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_waiting_pad_thread_is_woken_once_for_everything_one_read_brought() {
+        let q = queues(1000, 1 << 20);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        let qv = q.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut batch = VecDeque::new();
+            qv.next_batch(V, &qv.lane_signal(V), &mut batch);
+            let _ = tx.send(batch.len());
+        });
+        thread::sleep(Duration::from_millis(50));
+        let abort = AtomicBool::new(false);
+        for ms in 0..3 {
+            assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(100)).is_err(),
+            "woken before the read was done"
+        );
+        q.wake_pad_threads();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(2)), Ok(3));
     }
 
     #[test]

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Statistics of one publish: kept by the publisher on its own thread without locks, and copied
 //! into the element's slot at most twice a second for the `stats` property and bus messages.

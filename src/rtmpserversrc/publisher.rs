@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! One accepted publish: turns RTMP media messages into timestamped buffers on the output pads.
 //!
@@ -805,6 +806,10 @@ impl Publisher for SessionPublisher {
         }
     }
 
+    fn input_done(&mut self) {
+        self.element.imp().outputs.wake_pad_threads();
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         // The settle wait, and a statistics snapshot of what arrived since the last one.
         let settle = if self.settled {
@@ -828,6 +833,7 @@ impl Publisher for SessionPublisher {
         }
         self.try_settle(now, false);
         self.refresh_snapshot(now, false);
+        self.element.imp().outputs.wake_pad_threads();
         Ok(())
     }
 
@@ -850,5 +856,6 @@ impl Publisher for SessionPublisher {
             // Behind everything queued: each pad drains before its EOS.
             imp.outputs.send_eos(self.slot.connection_id);
         }
+        imp.outputs.wake_pad_threads();
     }
 }

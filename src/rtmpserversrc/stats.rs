@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Connection counters for the `stats` property. Updated from connection threads with atomics
 //! or a short lock, never on the per-frame path.

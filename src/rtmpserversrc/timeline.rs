@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Maps a publish session's 32-bit RTMP millisecond timestamps onto the pipeline's running time.
 

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! One connection's RTMP state and decisions, whichever thread drives it: the sans-IO session,
 //! what the client said in its connect, its publisher, and the events not handled yet.
@@ -132,6 +133,9 @@ impl Connection {
             if let Some(step) = self.on_event(event, now) {
                 return step;
             }
+        }
+        if let Some(publisher) = self.publisher.as_mut() {
+            publisher.input_done();
         }
         Step::NeedInput
     }

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The front door: one event loop per listening port for every connection that is not
 //! streaming media yet. It accepts, applies the connection limits, and runs the handshake,
@@ -173,22 +174,35 @@ impl FrontDoor {
                 let _ = stream.shutdown(Shutdown::Both);
                 continue;
             }
-            if let Err(err) = self.open(id, stream, peer) {
-                gst::warning!(CAT, "cannot take connection from {peer}: {err}");
-                self.shared.forget(id);
-            }
+            self.open(id, stream, peer);
         }
     }
 
-    fn open(&mut self, id: u64, stream: TcpStream, peer: std::net::SocketAddr) -> io::Result<()> {
-        stream.set_nonblocking(true)?;
+    fn open(&mut self, id: u64, stream: TcpStream, peer: std::net::SocketAddr) {
         let _ = stream.set_nodelay(true);
-        self.poll.registry().register(
-            &mut SourceFd(&stream.as_raw_fd()),
-            Token(id as usize),
-            Interest::READABLE,
-        )?;
-        let transport = Transport::new(stream, self.tls.as_ref())?;
+        let fd = stream.as_raw_fd();
+        let registered = stream.set_nonblocking(true).and_then(|()| {
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&fd), Token(id as usize), Interest::READABLE)
+        });
+        if let Err(err) = registered {
+            gst::warning!(CAT, "cannot take connection from {peer}: {err}");
+            // Forgotten before the socket is closed (at the end of this function).
+            self.shared.forget(id);
+            return;
+        }
+        let transport = match Transport::new(stream, self.tls.as_ref()) {
+            Ok(transport) => transport,
+            Err(err) => {
+                gst::warning!(CAT, "TLS setup for {peer} failed: {err}");
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                // The socket was dropped with the failed transport: nobody knows this id yet,
+                // so nothing can use the stale registry entry before it goes.
+                self.shared.forget(id);
+                return;
+            }
+        };
         let now = Instant::now();
         let conn = Connection::new(
             id,
@@ -212,7 +226,6 @@ impl FrontDoor {
                 wants_write: false,
             },
         );
-        Ok(())
     }
 
     /// Reads what the connection sent (at most [`READ_BUDGET`]) and acts on it.
@@ -448,27 +461,43 @@ impl FrontDoor {
         let pending_out = std::mem::take(&mut p.out);
         let (config, shared) = (self.config.clone(), self.shared.clone());
         let peer = p.conn.peer;
+        // Handed over through a slot, so a failed spawn gives the connection back.
+        let slot = Arc::new(std::sync::Mutex::new(Some(p)));
+        let thread_slot = slot.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("rtmp-pub-{id}"))
             .stack_size(PUBLISHER_STACK_SIZE)
             .spawn(move || {
-                // Whatever happens on this thread (a panic included), its registry entry and
-                // socket are released.
-                let _guard = shared.thread_guard(id);
-                let Pending {
+                let Some(Pending {
                     conn, mut stream, ..
-                } = p;
+                }) = thread_slot.lock().ok().and_then(|mut p| p.take())
+                else {
+                    return;
+                };
+                // Declared after the socket, so it drops first: the registry entry goes before
+                // the descriptor is closed, whatever happens on this thread (a panic included).
+                let guard = shared.thread_guard(id);
                 if !pending_out.is_empty() {
                     use std::io::Write;
                     let _ = stream.write_all(&pending_out);
                 }
-                publisher_thread::run(conn, stream, &config, &shared);
+                publisher_thread::run(conn, &mut stream, &config, &shared);
+                drop(guard);
             });
         match spawned {
             Ok(handle) => self.shared.set_owner(id, Owner::Thread(handle)),
             Err(err) => {
                 gst::warning!(CAT, "cannot start a thread for publisher {peer}: {err}");
-                self.shared.forget(id);
+                let p = slot.lock().ok().and_then(|mut p| p.take());
+                if let Some(mut p) = p {
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        p.conn.finish(CloseReason::NetworkError)
+                    }));
+                    self.shared.forget(id);
+                    drop(p);
+                } else {
+                    self.shared.forget(id);
+                }
             }
         }
     }

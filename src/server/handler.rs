@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The contract between the socket layer and whoever decides what a connection may do.
 
@@ -94,6 +95,9 @@ impl CloseReason {
 pub trait Publisher: Send {
     /// A media or data message; an error ends the connection.
     fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason>;
+    /// Everything one read brought has been handed to [`Publisher::media`]: a good moment to
+    /// wake whoever consumes it (once per read rather than once per message).
+    fn input_done(&mut self) {}
     /// When [`Publisher::on_timer`] wants to be called next, if ever (nothing polls).
     fn next_deadline(&self) -> Option<Instant> {
         None

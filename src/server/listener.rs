@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! A bound RTMP port: its front door (one event loop thread, see front_door.rs) and the
 //! registry of its connections, whoever drives them.
@@ -7,7 +8,8 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{JoinHandle, ThreadId};
@@ -56,8 +58,11 @@ pub(super) enum Owner {
 }
 
 struct Entry {
-    /// A clone of the socket, so stopping and eviction can shut it down whoever drives it.
-    stream: TcpStream,
+    /// The socket's descriptor, so stopping and eviction can shut it down whoever drives it.
+    /// Not a duplicate (that would double the descriptors per connection): its owner removes
+    /// the entry before closing the socket, and it is only used under the registry's lock, so
+    /// it never names a reused descriptor.
+    fd: RawFd,
     ip: IpAddr,
     owner: Owner,
     thread_id: Option<ThreadId>,
@@ -89,7 +94,6 @@ impl Shared {
         peer: SocketAddr,
         config: &ServerConfig,
     ) -> Result<(), &'static str> {
-        let clone = stream.try_clone().map_err(|_| "resources")?;
         let mut entries = self.entries();
         if entries.len() >= config.max_connections {
             return Err("max-connections");
@@ -102,7 +106,7 @@ impl Shared {
         entries.insert(
             id,
             Entry {
-                stream: clone,
+                fd: stream.as_raw_fd(),
                 ip: peer.ip(),
                 owner: Owner::FrontDoor,
                 thread_id: None,
@@ -121,13 +125,14 @@ impl Shared {
         }
     }
 
-    /// The connection is gone.
+    /// The connection is gone. Call it before its socket is closed (see `Entry::fd`).
     pub(super) fn forget(&self, id: u64) {
         self.entries().remove(&id);
         self.gone.notify_all();
     }
 
-    /// Forgets connection `id` when the returned guard drops, also when its thread panics.
+    /// Forgets connection `id` when the returned guard drops, also when its thread panics:
+    /// declare it after the socket, so it drops first.
     pub(super) fn thread_guard(self: &Arc<Self>, id: u64) -> ThreadGuard {
         ThreadGuard {
             shared: self.clone(),
@@ -151,7 +156,7 @@ impl Shared {
         let Some(entry) = entries.get(&id) else {
             return false;
         };
-        let _ = entry.stream.shutdown(Shutdown::Both);
+        entry.shutdown();
         if matches!(entry.owner, Owner::FrontDoor) {
             drop(entries);
             self.kicked
@@ -205,9 +210,20 @@ pub(super) struct ThreadGuard {
 impl Drop for ThreadGuard {
     fn drop(&mut self) {
         if let Some(entry) = self.shared.entries().get(&self.id) {
-            let _ = entry.stream.shutdown(Shutdown::Both);
+            entry.shutdown();
         }
         self.shared.forget(self.id);
+    }
+}
+
+impl Entry {
+    /// Wakes whoever reads or writes the socket: reads return 0, writes fail.
+    fn shutdown(&self) {
+        // SAFETY: `fd` is open while the entry exists (see `Entry::fd`), and callers hold the
+        // registry's lock; shutdown(2) does not close it.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
     }
 }
 
@@ -313,7 +329,7 @@ impl Listener {
         let threads: Vec<JoinHandle<()>> = {
             let mut entries = shared.entries();
             for entry in entries.values() {
-                let _ = entry.stream.shutdown(Shutdown::Both);
+                entry.shutdown();
             }
             entries
                 .values_mut()

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The socket layer: per port, a front door (one event loop for every connection that is not
 //! streaming media: handshake, connect, authentication, publish) and one thread per live

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! A live publisher's own thread: blocking reads that sleep in the kernel until data arrives, a
 //! deadline passes, or the socket is shut down (stop, eviction). Nothing polls: the read timeout
@@ -27,7 +28,7 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(100);
 /// Runs the connection until it ends, then finishes it. The socket is blocking.
 pub(super) fn run(
     mut conn: Connection,
-    mut stream: Transport,
+    stream: &mut Transport,
     config: &ServerConfig,
     shared: &Shared,
 ) {
@@ -40,12 +41,12 @@ pub(super) fn run(
         // What the front door left (the first media), then what each read brings.
         match conn.drive(Instant::now(), false) {
             Step::Close(reason) => {
-                let _ = flush(&mut conn, &mut stream);
+                let _ = flush(&mut conn, stream);
                 break reason;
             }
             Step::Delayed(_) | Step::Media | Step::NeedInput => {}
         }
-        if let Err(reason) = flush(&mut conn, &mut stream) {
+        if let Err(reason) = flush(&mut conn, stream) {
             break reason;
         }
         let now = Instant::now();
@@ -71,7 +72,7 @@ pub(super) fn run(
         }
         // Straight into the session's input buffer: the kernel's copy is the only one before
         // chunk reassembly.
-        match conn.session.read_from(READ_CHUNK, &mut stream) {
+        match conn.session.read_from(READ_CHUNK, stream) {
             Ok(0) => break CloseReason::PeerClosed,
             Ok(_) => {
                 if let Err(reason) = conn.take_input(None, Instant::now()) {
@@ -93,7 +94,7 @@ pub(super) fn run(
         }
     };
     conn.finish(reason);
-    close(&mut stream);
+    close(stream);
 }
 
 fn flush(conn: &mut Connection, stream: &mut Transport) -> Result<(), CloseReason> {

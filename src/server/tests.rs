@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The socket layer with a scripted handler and a real client over loopback: connections that
 //! end badly (a panic, a close from their own thread, the port dropped from one of its own

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! A minimal RTMP publisher for cases no real client produces: malformed input, hostile
 //! lengths, edge timing. Built on the crate's own chunk writer and AMF0 encoder.

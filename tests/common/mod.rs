@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Shared helpers for the end-to-end tests: test media made with Debian's ffmpeg, free ports,
 //! a pipeline that collects every buffer of every pad, and comparisons against ffprobe.

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The cost floor: a minimal RTMP receiver. It answers the handshake and the few commands a
 //! publisher waits for (connect, createStream, publish), then only reads the bytes (`--parse`:

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! `rtmpbench hold`: opens many connections that then stay silent, for the idle-cost test.
 //!

@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The replay publisher: N RTMP connections (one thread each) that publish an FLV file, paced
 //! by its timestamps (or as fast as the socket takes it), and record when the last byte of each

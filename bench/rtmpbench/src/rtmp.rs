@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! The project's own sans-IO RTMP pieces, compiled in as they are (no GStreamer in them).
 #![allow(dead_code)]
