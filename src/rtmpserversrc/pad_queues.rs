@@ -29,6 +29,10 @@ use super::outputs::{PushOutcome, TrackKey};
 /// counted against `max_bytes` with its payload.
 pub(super) const ENTRY_OVERHEAD: usize = 256;
 
+/// A pad thread is woken at once, without waiting for the sender's burst to end, when its lane
+/// holds this many entries (so a long burst does not hold media back).
+const WAKE_AT_ENTRIES: usize = 16;
+
 /// A waiting sender rechecks its conditions at least this often, in case a wake-up was missed
 /// (eviction is also signalled explicitly).
 const SENDER_RECHECK: Duration = Duration::from_millis(200);
@@ -298,15 +302,19 @@ impl PadQueues {
         let lane = shared.lanes.get_mut(&key).expect("checked above");
         lane.push(entry);
         if std::mem::take(&mut lane.starving) {
-            // Woken once the sender is done with what it read (one wake per read, not per
-            // message, when a read holds several).
+            // Woken once the sender has handled the burst it is reading (one wake per burst,
+            // not per message), see `wake_pad_threads`.
             lane.wake_pending = true;
+        }
+        if lane.wake_pending && lane.entries.len() >= WAKE_AT_ENTRIES {
+            lane.wake_pending = false;
+            lane.ready.notify_one();
         }
         PushOutcome::Ok
     }
 
     /// Wakes the pad threads that have data since they started waiting. The sender calls it
-    /// when it has handled what one read brought.
+    /// when it has handled what it read and the socket has nothing more for now.
     pub fn wake_pad_threads(&self) {
         Self::wake(&mut self.lock());
     }

@@ -134,9 +134,6 @@ impl Connection {
                 return step;
             }
         }
-        if let Some(publisher) = self.publisher.as_mut() {
-            publisher.input_done();
-        }
         Step::NeedInput
     }
 
@@ -201,6 +198,14 @@ impl Connection {
             return Some(CloseReason::Timeout);
         }
         None
+    }
+
+    /// Everything read so far was handled and the socket has nothing more right now: the
+    /// publisher may wake its consumers (once per burst, not once per message).
+    pub fn input_drained(&mut self) {
+        if let Some(publisher) = self.publisher.as_mut() {
+            publisher.input_done();
+        }
     }
 
     /// Runs the publisher's timers when due.

@@ -8,6 +8,7 @@
 //! full it waits there, does not read, and TCP slows the encoder down.
 
 use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,12 @@ pub(super) fn run(
         }
         if let Err(reason) = flush(&mut conn, stream) {
             break reason;
+        }
+        // About to wait for the socket: wake the pad threads now. While more input is already
+        // there, the next read follows at once and they are woken after it (a wake-up per
+        // message would cost a context switch each at full speed).
+        if bytes_available(stream) == 0 {
+            conn.input_drained();
         }
         let now = Instant::now();
         if let Err(reason) = conn.run_timers(now) {
@@ -95,6 +102,18 @@ pub(super) fn run(
     };
     conn.finish(reason);
     close(stream);
+}
+
+/// Bytes the kernel holds for reading on the socket (FIONREAD); 0 on error.
+fn bytes_available(stream: &Transport) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
+    let rc = unsafe { libc::ioctl(stream.tcp().as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 fn flush(conn: &mut Connection, stream: &mut Transport) -> Result<(), CloseReason> {
