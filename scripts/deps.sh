@@ -37,6 +37,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# scripts/test.sh checks formatting and lints.
+for component in clippy rustfmt; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component"
+  fi
+done
+
 # A current FFmpeg with Enhanced RTMP (HEVC, AV1, VP9, Opus, FLAC, AC-3 and multitrack in FLV)
 # for tests/enhanced.rs: the static build the PyPI package imageio-ffmpeg ships (Debian 12's
 # FFmpeg 5.1 predates Enhanced RTMP).

@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo build --locked --all-targets
-cargo test --locked -- --test-threads=2
+# The workspace: the plugin and the sans-IO protocol crate (proto/, no GStreamer in it).
+cargo fmt --all -- --check
+cargo build --locked --workspace --all-targets
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace -- --test-threads=2
 bash scripts/meson-check.sh
 bash fuzz/ci-smoke.sh "${FUZZ_SECONDS:-15}"
 bash bench/run.sh --quick --output target/bench-smoke.md

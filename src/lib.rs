@@ -3,16 +3,16 @@
 #![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
 
 //! GStreamer plugin `rtmpserver`: the `rtmpserversrc` element, an RTMP ingest server inside a
-//! pipeline. The protocol layers (`rtmp`, `auth`, `flv`) are sans-IO and know nothing of
-//! GStreamer; `server` owns the sockets; `rtmpserversrc` is the GStreamer glue.
+//! pipeline. The protocol (`rtmp`, `auth`, `flv`) is the sans-IO crate `rtmpserver-proto`,
+//! which knows nothing of GStreamer; `server` owns the sockets; `rtmpserversrc` is the
+//! GStreamer glue. Nothing but the plugin itself is public.
 
 use gst::glib;
 
-pub mod auth;
-pub mod flv;
-pub mod rtmp;
+pub(crate) use rtmpserver_proto::{auth, flv, rtmp};
+
 mod rtmpserversrc;
-pub mod server;
+mod server;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtmpserversrc::register(plugin)

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use gst::prelude::*;
-use gstrtmpserver::flv::{self, VideoPacket};
-use gstrtmpserver::rtmp::{amf0, Amf0Value};
+use rtmpserver_proto::flv::{self, VideoPacket};
+use rtmpserver_proto::rtmp::{amf0, Amf0Value};
 
 const KEY: &str = "enhanced-key";
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::client::{closed_within, TestClient, COMMAND};
 use common::*;
 use gst::prelude::*;
-use gstrtmpserver::rtmp::{amf0, Amf0Value};
+use rtmpserver_proto::rtmp::{amf0, Amf0Value};
 
 const KEY: &str = "reliable";
 
@@ -416,7 +416,7 @@ fn peak_rss_kib() -> u64 {
 fn amplifying_connect(kind: usize) -> Vec<u8> {
     const SIZE: usize = 8 * 1024 * 1024 - 64;
     let mut out = Vec::with_capacity(SIZE + 64);
-    gstrtmpserver::rtmp::amf0::encode(
+    rtmpserver_proto::rtmp::amf0::encode(
         &[Amf0Value::string("connect"), Amf0Value::Number(1.0)],
         &mut out,
     );
@@ -460,7 +460,7 @@ fn pre_connect_amplification_is_bounded_and_the_publish_unharmed() {
     // written by every attacker from the same memory, so the test's own side stays small.
     let payloads: Vec<std::sync::Arc<Vec<u8>>> = (0..3)
         .map(|k| {
-            let mut writer = gstrtmpserver::rtmp::ChunkWriter::new();
+            let mut writer = rtmpserver_proto::rtmp::ChunkWriter::new();
             writer.set_chunk_size(16 << 20);
             let mut chunked = Vec::new();
             writer.write(3, 0, COMMAND, 0, &amplifying_connect(k), &mut chunked);

@@ -1,19 +1,9 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
-//! The plugin's sans-IO protocol modules, compiled on their own for fuzzing.
-//!
-//! They are included by path rather than through the main crate so the fuzz build does not
-//! need GStreamer. Each module only refers to itself (`super::`) or to its siblings at the
-//! crate root (`crate::rtmp`, `crate::flv`, `crate::auth`), which this layout reproduces.
+//! Helpers of the fuzz targets, which exercise the sans-IO protocol crate (`rtmpserver-proto`)
+//! without GStreamer.
 
-#[path = "../../src/rtmp/mod.rs"]
-pub mod rtmp;
-
-#[path = "../../src/flv/mod.rs"]
-pub mod flv;
-
-#[path = "../../src/auth/mod.rs"]
-pub mod auth;
+pub use rtmpserver_proto::{auth, flv, rtmp};
 
 /// Splits `data` into pieces of pseudo-random sizes (1 to `seed * 8` bytes) decided by `seed`,
 /// so a target sees the same stream at every read boundary; seed 0 keeps it whole.

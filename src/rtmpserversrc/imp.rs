@@ -514,7 +514,7 @@ const MAX_UNTRUSTED_BYTES: usize = 32 * 1024 * 1024;
 /// `max_connections` (plus room for the rest of the process), up to the hard limit, and warns
 /// when that is not enough.
 fn raise_fd_limit(imp: &RtmpServerSrc, max_connections: u32) {
-    let want = u64::from(max_connections) + 256;
+    let want = libc::rlim_t::from(max_connections) + 256;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -523,17 +523,17 @@ fn raise_fd_limit(imp: &RtmpServerSrc, max_connections: u32) {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return;
     }
-    if limit.rlim_cur as u64 >= want {
+    if limit.rlim_cur >= want {
         return;
     }
     let raised = libc::rlimit {
-        rlim_cur: (want as libc::rlim_t).min(limit.rlim_max),
+        rlim_cur: want.min(limit.rlim_max),
         rlim_max: limit.rlim_max,
     };
     // SAFETY: as above.
     let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0;
     let now = if ok { raised.rlim_cur } else { limit.rlim_cur };
-    if (now as u64) < want {
+    if now < want {
         gst::warning!(
             CAT,
             imp = imp,

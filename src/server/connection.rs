@@ -282,10 +282,8 @@ impl Connection {
                 self.media(stream_id, MediaMessage::Video { timestamp, payload })
             }
             SessionEvent::Metadata {
-                stream_id,
-                timestamp,
-                values,
-            } => self.media(stream_id, MediaMessage::Metadata { timestamp, values }),
+                stream_id, values, ..
+            } => self.media(stream_id, MediaMessage::Metadata { values }),
             SessionEvent::Unpublish { stream_id } if self.publishing_stream == Some(stream_id) => {
                 self.publishing_stream = None;
                 if let Some(publisher) = self.publisher.take() {

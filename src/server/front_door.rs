@@ -182,9 +182,11 @@ impl FrontDoor {
         let _ = stream.set_nodelay(true);
         let fd = stream.as_raw_fd();
         let registered = stream.set_nonblocking(true).and_then(|()| {
-            self.poll
-                .registry()
-                .register(&mut SourceFd(&fd), Token(id as usize), Interest::READABLE)
+            self.poll.registry().register(
+                &mut SourceFd(&fd),
+                Token(id as usize),
+                Interest::READABLE,
+            )
         });
         if let Err(err) = registered {
             gst::warning!(CAT, "cannot take connection from {peer}: {err}");

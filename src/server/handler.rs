@@ -42,18 +42,9 @@ pub struct Rejection {
 /// One media or data message of a publishing stream, as it came off the wire.
 #[derive(Debug, Clone)]
 pub enum MediaMessage {
-    Audio {
-        timestamp: u32,
-        payload: Bytes,
-    },
-    Video {
-        timestamp: u32,
-        payload: Bytes,
-    },
-    Metadata {
-        timestamp: u32,
-        values: Vec<Amf0Value>,
-    },
+    Audio { timestamp: u32, payload: Bytes },
+    Video { timestamp: u32, payload: Bytes },
+    Metadata { values: Vec<Amf0Value> },
 }
 
 /// Why a connection or a publish ended.

@@ -362,6 +362,7 @@ impl Listener {
     }
 
     /// Number of connections currently open.
+    #[cfg(test)]
     pub fn connection_count(&self) -> usize {
         self.shared.as_ref().map_or(0, |s| s.entries().len())
     }

@@ -19,7 +19,7 @@ pub use handler::{
     CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage,
     Publisher, Rejection,
 };
-pub use listener::{Connections, Listener, ServerConfig};
+pub use listener::{Listener, ServerConfig};
 pub use transport::tls_config;
 #[cfg(test)]
 mod tests;

@@ -79,7 +79,7 @@ pub(super) fn run(
         }
         // Straight into the session's input buffer: the kernel's copy is the only one before
         // chunk reassembly.
-        match conn.session.read_from(READ_CHUNK, stream) {
+        match stream.read_into(conn.session.input_buffer(READ_CHUNK), READ_CHUNK) {
             Ok(0) => break CloseReason::PeerClosed,
             Ok(_) => {
                 if let Err(reason) = conn.take_input(None, Instant::now()) {

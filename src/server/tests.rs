@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 
+use super::listener::Connections;
 use super::*;
 use crate::rtmp::{Amf0Value, ChunkWriter, SessionConfig};
 
@@ -251,6 +252,12 @@ fn closing_a_connection_from_its_own_thread_does_not_wait_for_itself() {
     let (script, port) = start(OnMedia::CloseSelf, false);
     let mut client = publish_one_message(port);
     assert!(closed_within(&mut client, Duration::from_secs(5)));
+    // The socket is shut down inside `close`, so the client may see it before close returns.
+    assert!(wait_until(Duration::from_secs(5), || script
+        .media_took
+        .lock()
+        .unwrap()
+        .is_some()));
     let took = script
         .media_took
         .lock()

@@ -6,7 +6,6 @@
 //! unchanged, so the connection loop treats both transports alike.
 
 use std::io::{self, Read, Write};
-use std::mem::MaybeUninit;
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::rtmp::ReadUninit;
+use bytes::BytesMut;
 
 pub(super) enum Transport {
     Plain(TcpStream),
@@ -101,20 +100,30 @@ impl Transport {
     }
 }
 
-// SAFETY: plain TCP reads with recv(2) through socket2, which returns how many bytes the kernel
-// wrote; TLS decrypts into an initialized scratch buffer and hands it on through the slice's
-// own `ReadUninit`.
-unsafe impl ReadUninit for Transport {
-    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+impl Transport {
+    /// Reads up to `max` bytes straight into the tail of `buf` (a session's input buffer, with
+    /// that much room reserved): plain TCP with recv(2) into the spare capacity, so input is
+    /// copied once, by the kernel; TLS decrypts into a scratch buffer first (decryption costs
+    /// far more than that copy). The protocol crate has no `unsafe`; this is where it lives.
+    pub fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
         match self {
-            Transport::Plain(s) => socket2::SockRef::from(&*s).recv(buf),
+            Transport::Plain(s) => {
+                let spare = buf.spare_capacity_mut();
+                let len = spare.len().min(max);
+                let n = socket2::SockRef::from(&*s)
+                    .recv(&mut spare[..len])?
+                    .min(len);
+                // SAFETY: recv(2) initialized the first `n` bytes it was given, and `n` is
+                // within the spare capacity.
+                unsafe { buf.set_len(buf.len() + n) };
+                Ok(n)
+            }
             Transport::Tls(s) => {
-                // Decryption costs far more than this copy.
                 let mut scratch = [0u8; 16 * 1024];
-                let len = buf.len().min(scratch.len());
+                let len = max.min(scratch.len());
                 let n = s.read(&mut scratch[..len])?;
-                let mut plaintext = scratch.get(..n).unwrap_or_default();
-                plaintext.read_uninit(buf)
+                buf.extend_from_slice(&scratch[..n]);
+                Ok(n)
             }
         }
     }

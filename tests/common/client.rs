@@ -7,8 +7,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use gstrtmpserver::rtmp::{amf0, Amf0Value, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rtmpserver_proto::rtmp::{amf0, Amf0Value, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
 
 pub const COMMAND: u8 = 20;
 pub const AUDIO: u8 = 8;

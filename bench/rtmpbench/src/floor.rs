@@ -70,14 +70,16 @@ fn serve_inner(stream: &mut TcpStream, parse: bool, c: &mut Conn) -> Result<(), 
             return Err("closed in handshake".into());
         }
         match hs.process_bytes(&buf[..n]).map_err(|e| format!("{e:?}"))? {
-            HandshakeProcessResult::InProgress { response_bytes } => {
-                stream.write_all(&response_bytes).map_err(|e| e.to_string())?
-            }
+            HandshakeProcessResult::InProgress { response_bytes } => stream
+                .write_all(&response_bytes)
+                .map_err(|e| e.to_string())?,
             HandshakeProcessResult::Completed {
                 response_bytes,
                 remaining_bytes,
             } => {
-                stream.write_all(&response_bytes).map_err(|e| e.to_string())?;
+                stream
+                    .write_all(&response_bytes)
+                    .map_err(|e| e.to_string())?;
                 break remaining_bytes;
             }
         }
@@ -94,8 +96,15 @@ fn serve_inner(stream: &mut TcpStream, parse: bool, c: &mut Conn) -> Result<(), 
         while let Some(m) = reader.next_message().map_err(|e| e.to_string())? {
             match m.type_id {
                 type_id::SET_CHUNK_SIZE if m.payload.len() >= 4 => {
-                    let n = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
-                    reader.set_chunk_size(n & 0x7FFF_FFFF).map_err(|e| e.to_string())?;
+                    let n = u32::from_be_bytes([
+                        m.payload[0],
+                        m.payload[1],
+                        m.payload[2],
+                        m.payload[3],
+                    ]);
+                    reader
+                        .set_chunk_size(n & 0x7FFF_FFFF)
+                        .map_err(|e| e.to_string())?;
                 }
                 type_id::AUDIO | type_id::VIDEO => {
                     c.media_messages += 1;
@@ -117,7 +126,14 @@ fn serve_inner(stream: &mut TcpStream, parse: bool, c: &mut Conn) -> Result<(), 
                         "connect" => {
                             // Like rtmpserversrc: FFmpeg mirrors the server's chunk size, so
                             // the floor receives the same bytes as the element.
-                            writer.write(2, 0, type_id::SET_CHUNK_SIZE, 0, &4096u32.to_be_bytes(), &mut out);
+                            writer.write(
+                                2,
+                                0,
+                                type_id::SET_CHUNK_SIZE,
+                                0,
+                                &4096u32.to_be_bytes(),
+                                &mut out,
+                            );
                             writer.set_chunk_size(4096);
                             let r = reply(
                                 "_result",
@@ -131,11 +147,21 @@ fn serve_inner(stream: &mut TcpStream, parse: bool, c: &mut Conn) -> Result<(), 
                             writer.write(3, 0, type_id::COMMAND_AMF0, 0, &r, &mut out);
                         }
                         "createStream" => {
-                            let r = reply("_result", cmd.transaction_id, Amf0Value::Null, vec![Amf0Value::Number(1.0)]);
+                            let r = reply(
+                                "_result",
+                                cmd.transaction_id,
+                                Amf0Value::Null,
+                                vec![Amf0Value::Number(1.0)],
+                            );
                             writer.write(3, 0, type_id::COMMAND_AMF0, 0, &r, &mut out);
                         }
                         "publish" => {
-                            let r = reply("onStatus", 0.0, Amf0Value::Null, vec![status("NetStream.Publish.Start")]);
+                            let r = reply(
+                                "onStatus",
+                                0.0,
+                                Amf0Value::Null,
+                                vec![status("NetStream.Publish.Start")],
+                            );
                             writer.write(5, 0, type_id::COMMAND_AMF0, m.stream_id, &r, &mut out);
                             publishing = true;
                         }
@@ -221,7 +247,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
         for c in &done {
             for (k, ts, size, coded, t) in &c.log {
                 let coded = u8::from(*coded);
-                out.push_str(&format!("{}\t{k}\t{ts}\t{size}\t{coded}\t{t}\n", c.peer_port));
+                out.push_str(&format!(
+                    "{}\t{k}\t{ts}\t{size}\t{coded}\t{t}\n",
+                    c.peer_port
+                ));
             }
         }
         std::fs::write(path, out).map_err(|e| format!("{path}: {e}"))?;

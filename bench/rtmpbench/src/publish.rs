@@ -36,7 +36,6 @@ struct Msg {
     wire: Range<usize>,
 }
 
-
 /// The clip, chunked once for message stream `stream_id` and shared by every connection.
 struct Prepared {
     stream_id: u32,
@@ -167,7 +166,10 @@ fn wait_for<T>(
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply from the server"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no reply from the server",
+            ));
         }
         stream.set_read_timeout(Some(deadline - now))?;
         let n = stream.read(&mut buf)?;
@@ -201,7 +203,9 @@ pub(crate) fn handshaken(target: &Target, timeout: Duration) -> io::Result<(TcpS
 
     // Handshake (rml_rtmp's client side).
     let mut hs = Handshake::new(PeerType::Client);
-    let c0c1 = hs.generate_outbound_p0_and_p1().map_err(|e| err(format!("{e:?}")))?;
+    let c0c1 = hs
+        .generate_outbound_p0_and_p1()
+        .map_err(|e| err(format!("{e:?}")))?;
     stream.write_all(&c0c1)?;
     let mut buf = vec![0u8; 8192];
     loop {
@@ -236,7 +240,14 @@ pub(crate) fn open(target: &Target, chunk_size: u32, timeout: Duration) -> io::R
     let mut out = Vec::new();
 
     // Chunk size, then connect.
-    writer.write(CSID_CONTROL, 0, type_id::SET_CHUNK_SIZE, 0, &chunk_size.to_be_bytes(), &mut out);
+    writer.write(
+        CSID_CONTROL,
+        0,
+        type_id::SET_CHUNK_SIZE,
+        0,
+        &chunk_size.to_be_bytes(),
+        &mut out,
+    );
     writer.set_chunk_size(chunk_size);
     let connect = command(
         "connect",
@@ -244,12 +255,22 @@ pub(crate) fn open(target: &Target, chunk_size: u32, timeout: Duration) -> io::R
         Amf0Value::object([
             ("app", Amf0Value::string(target.app.clone())),
             ("type", Amf0Value::string("nonprivate")),
-            ("flashVer", Amf0Value::string("FMLE/3.0 (compatible; rtmpbench)")),
+            (
+                "flashVer",
+                Amf0Value::string("FMLE/3.0 (compatible; rtmpbench)"),
+            ),
             ("tcUrl", Amf0Value::string(target.tc_url.clone())),
         ]),
         vec![],
     );
-    writer.write(CSID_COMMAND, 0, type_id::COMMAND_AMF0, 0, &connect, &mut out);
+    writer.write(
+        CSID_COMMAND,
+        0,
+        type_id::COMMAND_AMF0,
+        0,
+        &connect,
+        &mut out,
+    );
     stream.write_all(&out)?;
     out.clear();
     wait_for(&mut stream, &mut reader, deadline, |m| {
@@ -291,7 +312,14 @@ pub(crate) fn open(target: &Target, chunk_size: u32, timeout: Duration) -> io::R
         Amf0Value::Null,
         vec![key, Amf0Value::string("live")],
     );
-    writer.write(CSID_DATA, 0, type_id::COMMAND_AMF0, stream_id, &publish, &mut out);
+    writer.write(
+        CSID_DATA,
+        0,
+        type_id::COMMAND_AMF0,
+        stream_id,
+        &publish,
+        &mut out,
+    );
     stream.write_all(&out)?;
     out.clear();
     wait_for(&mut stream, &mut reader, deadline, |m| {
@@ -376,13 +404,11 @@ fn run_conn(
     let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
     if let Ok(mut drain) = session.stream.try_clone() {
         let _ = drain.set_read_timeout(None);
-        let _ = thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let mut buf = [0u8; 4096];
-                while matches!(drain.read(&mut buf), Ok(n) if n > 0) {}
-                let _ = closed_tx.send(());
-            });
+        let _ = thread::Builder::new().stack_size(64 * 1024).spawn(move || {
+            let mut buf = [0u8; 4096];
+            while matches!(drain.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = closed_tx.send(());
+        });
     }
     // Chunked on the fly if the server picked a message stream id other than the shared one.
     let own;
@@ -474,7 +500,14 @@ fn rechunk(p: &Prepared, stream_id: u32, chunk_size: u32) -> Prepared {
             break;
         };
         let start = wire.len();
-        writer.write(raw.csid, raw.timestamp, raw.type_id, stream_id, &raw.payload, &mut wire);
+        writer.write(
+            raw.csid,
+            raw.timestamp,
+            raw.type_id,
+            stream_id,
+            &raw.payload,
+            &mut wire,
+        );
         msgs.push(Msg {
             kind: m.kind,
             ts: m.ts,
@@ -514,7 +547,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
         &clip,
         1,
         chunk_size,
-        if idle.is_some() { 1 } else { (duration_s * 1000.0) as u64 },
+        if idle.is_some() {
+            1
+        } else {
+            (duration_s * 1000.0) as u64
+        },
     ));
     drop(clip);
     let barrier = Arc::new(Barrier::new(conns));
@@ -586,12 +623,29 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .count();
     let errors: Vec<String> = results
         .iter()
-        .filter_map(|r| r.error.as_ref().map(|e| json_str(&format!("conn {}: {e}", r.conn))))
+        .filter_map(|r| {
+            r.error
+                .as_ref()
+                .map(|e| json_str(&format!("conn {}: {e}", r.conn)))
+        })
         .collect();
-    let start = results.iter().filter(|r| r.start_ns > 0).map(|r| r.start_ns).min().unwrap_or(0);
+    let start = results
+        .iter()
+        .filter(|r| r.start_ns > 0)
+        .map(|r| r.start_ns)
+        .min()
+        .unwrap_or(0);
     let end = results.iter().map(|r| r.end_ns).max().unwrap_or(0);
-    let video = prepared.msgs.iter().filter(|m| m.kind == flv::VIDEO).count();
-    let audio = prepared.msgs.iter().filter(|m| m.kind == flv::AUDIO).count();
+    let video = prepared
+        .msgs
+        .iter()
+        .filter(|m| m.kind == flv::VIDEO)
+        .count();
+    let audio = prepared
+        .msgs
+        .iter()
+        .filter(|m| m.kind == flv::AUDIO)
+        .count();
     let media_ms = prepared.msgs.iter().map(|m| m.rel_ms).max().unwrap_or(0);
     println!(
         "{{\"conns\":{conns},\"complete\":{complete},\"messages_per_conn\":{expected},\"video_per_conn\":{video},\"audio_per_conn\":{audio},\"media_ms\":{media_ms},\"bytes\":{},\"start_ns\":{start},\"end_ns\":{end},\"lag_ms_p50\":{},\"lag_ms_p99\":{},\"lag_ms_max\":{},\"errors\":[{}]}}",
@@ -604,6 +658,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     if complete == conns {
         Ok(())
     } else {
-        Err(format!("{} of {conns} connections did not send the whole clip", conns - complete))
+        Err(format!(
+            "{} of {conns} connections did not send the whole clip",
+            conns - complete
+        ))
     }
 }

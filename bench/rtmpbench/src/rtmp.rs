@@ -1,15 +1,7 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
-//! The project's own sans-IO RTMP pieces, compiled in as they are (no GStreamer in them).
-#![allow(dead_code)]
+//! The project's own sans-IO RTMP pieces (the protocol crate; no GStreamer in it).
 
-#[path = "../../../src/rtmp/amf0.rs"]
-pub mod amf0;
-#[path = "../../../src/rtmp/chunk.rs"]
-pub mod chunk;
-#[path = "../../../src/rtmp/message.rs"]
-pub mod message;
-
-pub use amf0::Amf0Value;
-pub use chunk::{ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
-pub use message::Command;
+pub use rtmpserver_proto::rtmp::Command;
+pub use rtmpserver_proto::rtmp::{amf0, message};
+pub use rtmpserver_proto::rtmp::{Amf0Value, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};

@@ -294,9 +294,16 @@ impl ServerSession {
         self.process_buffered()
     }
 
-    /// Reads up to `max` bytes from `source` (the socket) straight into the session's input
-    /// buffer, without a copy of ours; then call [`ServerSession::process_buffered`].
-    pub fn read_from<R: super::ReadUninit + ?Sized>(
+    /// The input buffer with room for `max` more bytes, for a socket layer that reads into
+    /// it directly (see [`ChunkReader::input_buffer`]); then call
+    /// [`ServerSession::process_buffered`].
+    pub fn input_buffer(&mut self, max: usize) -> &mut bytes::BytesMut {
+        self.reader.input_buffer(max)
+    }
+
+    /// Reads up to `max` bytes from `source` into the session's input buffer (see
+    /// [`ChunkReader::read_from`]); then call [`ServerSession::process_buffered`].
+    pub fn read_from<R: std::io::Read + ?Sized>(
         &mut self,
         max: usize,
         source: &mut R,
@@ -304,7 +311,7 @@ impl ServerSession {
         self.reader.read_from(max, source)
     }
 
-    /// Processes what [`ServerSession::read_from`] read.
+    /// Processes what was read into the input buffer.
     pub fn process_buffered(&mut self) -> Result<Vec<SessionEvent>, SessionError> {
         if self.failed {
             return Err(SessionError::Failed);

@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -34,30 +33,6 @@ const ZERO_COPY_MIN: usize = 16 * 1024;
 const READ_BLOCK_READS: usize = 2;
 /// Cap on the initial reassembly allocation; the buffer grows beyond it as data arrives.
 const INITIAL_REASSEMBLY_CAPACITY: usize = 256 * 1024;
-
-/// A byte source that can read into uninitialized memory, like `recv(2)`, so input buffers
-/// need not be zeroed before each read.
-///
-/// # Safety
-/// When `read_uninit` returns `Ok(n)`, the first `n` bytes of `buf` must be initialized and
-/// `n` must not exceed `buf.len()`.
-pub unsafe trait ReadUninit {
-    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> std::io::Result<usize>;
-}
-
-/// Reads from a slice, advancing it (for tests and fuzzing).
-// SAFETY: every byte counted in the result was written by the loop.
-unsafe impl ReadUninit for &[u8] {
-    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.len());
-        let (head, rest) = self.split_at(n);
-        for (dst, src) in buf.iter_mut().zip(head) {
-            dst.write(*src);
-        }
-        *self = rest;
-        Ok(n)
-    }
-}
 
 /// Hashes a chunk stream id with one multiplication. The map is looked up several times per
 /// chunk, where SipHash showed in profiles; flooding it is not a concern because it never
@@ -264,26 +239,36 @@ impl ChunkReader {
         self.buf.extend_from_slice(data);
     }
 
-    /// Reads up to `max` bytes from `source` straight into the tail of the input buffer, so
-    /// input is copied once, by the kernel, before reassembly. Returns what `source` returned.
-    /// The buffer grows by whole blocks, so most reads land in memory already reserved; a new
-    /// block takes along only the unconsumed bytes (a partial chunk).
-    pub fn read_from<R: ReadUninit + ?Sized>(
+    /// The input buffer with room for at least `max` more bytes, for a socket layer that
+    /// reads straight into its spare capacity (recv(2) into `spare_capacity_mut`, then
+    /// `set_len`), so input is copied once, by the kernel, before reassembly. Bytes appended
+    /// to it are input, as with [`ChunkReader::push`]. The buffer grows by whole blocks, so
+    /// most reads land in memory already reserved; a new block takes along only the
+    /// unconsumed bytes (a partial chunk).
+    pub fn input_buffer(&mut self, max: usize) -> &mut BytesMut {
+        let max = max.max(1);
+        if self.buf.capacity() - self.buf.len() < max {
+            self.buf.reserve(READ_BLOCK_READS * max);
+        }
+        &mut self.buf
+    }
+
+    /// Reads up to `max` bytes from `source` into the input buffer (see
+    /// [`ChunkReader::input_buffer`]); the room is zeroed first, which a socket layer that
+    /// reads into uninitialized memory avoids. Returns what `source` returned.
+    pub fn read_from<R: std::io::Read + ?Sized>(
         &mut self,
         max: usize,
         source: &mut R,
     ) -> std::io::Result<usize> {
         let max = max.max(1);
-        if self.buf.capacity() - self.buf.len() < max {
-            self.buf.reserve(READ_BLOCK_READS * max);
-        }
-        let spare = self.buf.spare_capacity_mut();
-        let len = spare.len().min(max);
-        let n = source.read_uninit(&mut spare[..len])?.min(len);
-        // SAFETY: `ReadUninit` promises that the first `n` bytes it was given are
-        // initialized, and `n` is within the spare capacity.
-        unsafe { self.buf.set_len(self.buf.len() + n) };
-        Ok(n)
+        let buf = self.input_buffer(max);
+        let start = buf.len();
+        buf.resize(start + max, 0);
+        let result = source.read(&mut buf[start..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        buf.truncate(start + n.min(max));
+        result
     }
 
     /// Removes and returns the unconsumed input.

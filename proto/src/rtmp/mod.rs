@@ -10,7 +10,7 @@ pub mod message;
 pub mod session;
 
 pub use amf0::{Amf0Error, Amf0Value};
-pub use chunk::{ChunkError, ChunkLimits, ChunkReader, ChunkWriter, RawMessage, ReadUninit};
+pub use chunk::{ChunkError, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
 pub use handshake::{HandshakeError, HandshakeProgress, ServerHandshake};
 pub use message::{Command, MessageError, UserControlEvent};
 pub use session::{ServerSession, SessionConfig, SessionError, SessionEvent};

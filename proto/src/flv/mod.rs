@@ -25,8 +25,10 @@ mod video;
 mod vpx;
 mod vvc;
 
-#[cfg(test)]
-pub(crate) mod test_vectors;
+/// Configuration records captured from real encoders (x264, x265, SVT-AV1, libvpx...), for
+/// tests of this crate and of code built on it.
+#[doc(hidden)]
+pub mod test_vectors;
 
 pub use audio::{parse_audio, parse_multichannel_config, MultichannelConfig};
 pub use colorinfo::{parse_color_info, ColorMetadata, MasteringDisplay};
