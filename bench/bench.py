@@ -380,16 +380,26 @@ def setup_ours(s, n, expect_video, logfile, timeout):
     return s
 
 
-def setup_nginx(s, n, expect_video, logfile, timeout):
-    port = free_ports(1)
-    conf_dir = os.path.join(RUN_DIR, f"nginx-{port}")
+def start_nginx(name, port, connections=None):
+    """nginx-rtmp on its own config in the run's folder; `connections` raises its limits."""
+    conf_dir = os.path.join(RUN_DIR, f"{name}-{port}")
     os.makedirs(conf_dir, exist_ok=True)
     with open(os.path.join(BENCH, "nginx-rtmp.conf.in")) as f:
         conf = f.read().replace("@RUN@", conf_dir).replace("@PORT@", str(port))
+    if connections:
+        # Room for every connection (the harness's own config has 8192).
+        conf = conf.replace("worker_connections 8192;", f"worker_connections {connections + 1024};")
+        conf = conf.replace("worker_processes 1;",
+                            f"worker_processes 1;\nworker_rlimit_nofile {2 * connections + 2048};")
     conf_path = os.path.join(conf_dir, "nginx.conf")
     with open(conf_path, "w") as f:
         f.write(conf)
-    nginx = Proc("nginx", ["nginx", "-e", "stderr", "-p", conf_dir, "-c", conf_path])
+    return Proc(name, ["nginx", "-e", "stderr", "-p", conf_dir, "-c", conf_path])
+
+
+def setup_nginx(s, n, expect_video, logfile, timeout):
+    port = free_ports(1)
+    nginx = start_nginx("nginx", port)
     s.procs.append(nginx)
     s.receiving.append(nginx.pid)
     wait_listening(port, 10, nginx)
@@ -848,17 +858,7 @@ def setup_idle_server(peer, n, publish, timeout):
             s.receiving.append(p.pid)
             p.wait_line("READY", 60)
         elif peer == "nginx":
-            conf_dir = os.path.join(RUN_DIR, f"nginx-idle-{port}")
-            os.makedirs(conf_dir, exist_ok=True)
-            with open(os.path.join(BENCH, "nginx-rtmp.conf.in")) as f:
-                conf = f.read().replace("@RUN@", conf_dir).replace("@PORT@", str(port))
-            # Room for every connection (the harness's own config has 8192).
-            conf = conf.replace("worker_connections 8192;", f"worker_connections {n + 1024};")
-            conf = conf.replace("worker_processes 1;", f"worker_processes 1;\nworker_rlimit_nofile {2 * n + 2048};")
-            conf_path = os.path.join(conf_dir, "nginx.conf")
-            with open(conf_path, "w") as f:
-                f.write(conf)
-            p = Proc("nginx-idle", ["nginx", "-e", "stderr", "-p", conf_dir, "-c", conf_path])
+            p = start_nginx("nginx-idle", port, connections=n)
             s.procs.append(p)
             s.receiving.append(p.pid)
         else:

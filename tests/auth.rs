@@ -791,16 +791,7 @@ fn python_gi_signals() {
                 .is_ok_and(|o| o.status.success())
         })
         .expect("python3-gi is installed but no python3 imports gi");
-    // The cdylib built together with this test binary.
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let plugin = [
-        deps.join("libgstrtmpserver.so"),
-        deps.parent().unwrap().join("libgstrtmpserver.so"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .expect("libgstrtmpserver.so next to the test binary");
+    let plugin = built_plugin();
     let clip = clip_h264_aac(4);
     let source = probe_packets(&clip);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/auth_signal.py");

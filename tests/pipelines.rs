@@ -520,15 +520,7 @@ fn readme_recording_runs_in_gst_launch() {
 /// A folder holding only a link to the cdylib cargo built beside this test binary, for
 /// GST_PLUGIN_PATH.
 fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let plugin = [
-        deps.join("libgstrtmpserver.so"),
-        deps.parent().unwrap().join("libgstrtmpserver.so"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .expect("libgstrtmpserver.so next to the test binary (cargo build first)");
+    let plugin = built_plugin();
     let dir = tmp_path(&format!("plugin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let link = dir.join("libgstrtmpserver.so");

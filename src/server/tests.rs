@@ -217,6 +217,26 @@ fn open_connections(script: &Script) -> usize {
         .map_or(0, |l| l.connection_count())
 }
 
+/// Publishes one message to a publisher scripted with `on_media`; returns how long its media
+/// call took, once the connection is closed and the publish finished.
+fn publish_and_time_media(on_media: OnMedia) -> Duration {
+    let (script, port) = start(on_media, false);
+    let mut client = publish_one_message(port);
+    assert!(closed_within(&mut client, Duration::from_secs(5)));
+    // The socket is shut down inside the media call, so the client may see that first.
+    assert!(wait_until(Duration::from_secs(5), || script
+        .media_took
+        .lock()
+        .unwrap()
+        .is_some()));
+    assert!(wait_until(Duration::from_secs(2), || script
+        .finished
+        .load(Ordering::SeqCst)
+        == 1));
+    let took = *script.media_took.lock().unwrap();
+    took.expect("media was handled")
+}
+
 #[test]
 fn a_panic_on_a_publisher_thread_releases_its_slot_and_socket() {
     let (script, port) = start(OnMedia::Panic, false);
@@ -249,51 +269,18 @@ fn a_panic_in_a_connect_decision_closes_only_that_connection() {
 
 #[test]
 fn closing_a_connection_from_its_own_thread_does_not_wait_for_itself() {
-    let (script, port) = start(OnMedia::CloseSelf, false);
-    let mut client = publish_one_message(port);
-    assert!(closed_within(&mut client, Duration::from_secs(5)));
-    // The socket is shut down inside `close`, so the client may see it before close returns.
-    assert!(wait_until(Duration::from_secs(5), || script
-        .media_took
-        .lock()
-        .unwrap()
-        .is_some()));
-    let took = script
-        .media_took
-        .lock()
-        .unwrap()
-        .expect("media was handled");
+    let took = publish_and_time_media(OnMedia::CloseSelf);
     assert!(
         took < Duration::from_millis(500),
         "close from own thread took {took:?}"
     );
-    assert!(wait_until(Duration::from_secs(2), || script
-        .finished
-        .load(Ordering::SeqCst)
-        == 1));
 }
 
 #[test]
 fn dropping_the_port_on_one_of_its_own_threads_does_not_join_itself() {
-    let (script, port) = start(OnMedia::DropListener, false);
-    let mut client = publish_one_message(port);
-    assert!(closed_within(&mut client, Duration::from_secs(5)));
-    assert!(wait_until(Duration::from_secs(5), || script
-        .media_took
-        .lock()
-        .unwrap()
-        .is_some()));
-    let took = script
-        .media_took
-        .lock()
-        .unwrap()
-        .expect("media was handled");
+    let took = publish_and_time_media(OnMedia::DropListener);
     assert!(
         took < Duration::from_secs(1),
         "dropping the port took {took:?}"
     );
-    assert!(wait_until(Duration::from_secs(2), || script
-        .finished
-        .load(Ordering::SeqCst)
-        == 1));
 }

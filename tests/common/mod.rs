@@ -683,3 +683,16 @@ pub fn enhanced_probe_packets(clip: &Path) -> Vec<ProbedStream> {
     }
     streams
 }
+
+/// The cdylib cargo built beside this test binary (`cargo build` puts it one folder up).
+pub fn built_plugin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [
+        deps.join("libgstrtmpserver.so"),
+        deps.parent().unwrap().join("libgstrtmpserver.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .expect("libgstrtmpserver.so next to the test binary (cargo build first)")
+}
