@@ -14,6 +14,13 @@ pub(crate) use rtmpserver_proto::{auth, flv, rtmp};
 mod rtmpserversrc;
 mod server;
 
+/**
+ * plugin-rtmpserver:
+ *
+ * An RTMP ingest server as a GStreamer source element (`rtmpserversrc`): encoders such as OBS,
+ * FFmpeg and hardware encoders publish to the pipeline directly, without a separate RTMP
+ * server in between.
+ */
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtmpserversrc::register(plugin)
 }

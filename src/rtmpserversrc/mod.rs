@@ -9,6 +9,39 @@
 use gst::glib;
 use gst::prelude::*;
 
+/**
+ * SECTION:element-rtmpserversrc
+ * @see_also: rtmp2src, flvdemux, rtspsrc
+ *
+ * An RTMP ingest server inside the pipeline. It listens on a TCP port (and optionally an RTMPS
+ * port), authenticates each publisher (stream key, Adobe authmod username and password, the
+ * port the client dialed), and outputs the publisher's elementary streams (H.264, H.265, AV1,
+ * VP9, AAC, Opus, FLAC, AC-3...) on sometimes pads `video_%u` and `audio_%u`, with caps and
+ * timestamps ready for parsers, muxers and decoders. Enhanced RTMP multitrack publishes get a
+ * pad per track.
+ *
+ * Each pad pushes from its own streaming thread, so a pipeline needs no queues after the
+ * element; when downstream is slow, the publisher's socket is left unread (TCP back-pressure)
+ * and nothing is dropped. Connections that are not streaming media are handled by one event
+ * loop per port with small budgets, so idle, slow or hostile peers cost almost nothing.
+ *
+ * The element posts `rtmpserversrc-publish-started`, `rtmpserversrc-publish-stopped` and
+ * `rtmpserversrc-rejected` element messages, and its `stats` property describes the
+ * connections and the live publish.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 rtmpserversrc name=src port=1935 stream-key=KEY \
+ *   src.video_0 ! decodebin ! videoconvert ! autovideosink \
+ *   src.audio_0 ! decodebin ! audioconvert ! autoaudiosink
+ * ]| Plays what `ffmpeg -re -i in.mp4 -c:v libx264 -c:a aac -f flv rtmp://HOST:1935/app/KEY`
+ * publishes.
+ * |[
+ * gst-launch-1.0 -e rtmpserversrc name=src port=1935 stream-key=KEY eos-on-disconnect=true \
+ *   src.video_0 ! h264parse ! mux. src.audio_0 ! aacparse ! mux. \
+ *   mp4mux name=mux ! filesink location=recording.mp4
+ * ]| Records each publish to MP4, finalized when the publisher leaves.
+ */
 mod caps;
 mod imp;
 mod ingest;

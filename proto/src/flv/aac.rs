@@ -3,7 +3,7 @@
 //! AAC AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1).
 
 use super::bitreader::BitReader;
-use super::info::AudioInfo;
+use super::stream_info::AudioInfo;
 use super::FlvError;
 
 const AOT_SBR: u32 = 5;

@@ -3,8 +3,9 @@
 //! AV1CodecConfigurationRecord (av1C) and the sequence header OBU.
 
 use super::bitreader::BitReader;
-use super::info::{reduced, ColorInfo, VideoInfo};
 use super::reader::ByteReader;
+use super::stream_info::{ColorInfo, VideoInfo};
+use super::syntax::reduced;
 use super::FlvError;
 
 const OBU_SEQUENCE_HEADER: u8 = 1;

@@ -3,8 +3,8 @@
 //! FLAC sequence header: "fLaC" then metadata blocks, STREAMINFO first.
 
 use super::bitreader::BitReader;
-use super::info::AudioInfo;
 use super::reader::ByteReader;
+use super::stream_info::AudioInfo;
 use super::FlvError;
 
 const STREAMINFO_LEN: usize = 34;

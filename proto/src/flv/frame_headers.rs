@@ -4,7 +4,7 @@
 //! record: MPEG-1/2 audio (MP3), AC-3 and E-AC-3.
 
 use super::bitreader::BitReader;
-use super::info::AudioInfo;
+use super::stream_info::AudioInfo;
 use super::FlvError;
 
 /// Reads an MPEG audio frame header. `profile` is the layer ("1".."3").

@@ -3,22 +3,22 @@
 //! AVCDecoderConfigurationRecord (avcC) and H.264 SPS.
 
 use super::bitreader::{unescape_rbsp, BitReader};
-use super::h265;
-use super::info::{chroma_format_name, read_vui_signal_type, reduced, VideoInfo};
 use super::reader::ByteReader;
+use super::stream_info::VideoInfo;
+use super::syntax::{chroma_format_name, read_vui_signal_type, reduced};
 use super::FlvError;
 
-const NAL_TYPE_SPS: u8 = 7;
+pub(super) const NAL_TYPE_SPS: u8 = 7;
 
 /// The parameter sets of an avcC, as slices of the record.
-struct Avcc<'a> {
+pub(super) struct Avcc<'a> {
     profile_idc: u8,
     constraint_flags: u8,
     level_idc: u8,
-    sps: Vec<&'a [u8]>,
+    pub(super) sps: Vec<&'a [u8]>,
 }
 
-fn parse_avcc(config: &[u8]) -> Result<Avcc<'_>, FlvError> {
+pub(super) fn parse_avcc(config: &[u8]) -> Result<Avcc<'_>, FlvError> {
     let mut r = ByteReader::new(config);
     if r.u8("avcC version")? != 1 {
         return Err(FlvError::Malformed("avcC configurationVersion is not 1"));
@@ -44,22 +44,6 @@ fn parse_avcc(config: &[u8]) -> Result<Avcc<'_>, FlvError> {
         level_idc,
         sps,
     })
-}
-
-/// True when a record sent as an H.264 sequence header is really an hvcC
-/// (older OBS sent HEVC under legacy CodecID 7). It must fit the hvcC layout
-/// (reserved bits set where hvcC has them, consistent NAL arrays) and must not
-/// parse as an avcC whose first parameter set is an SPS.
-pub fn looks_like_hvcc(config: &[u8]) -> bool {
-    let avcc_fits = parse_avcc(config).is_ok_and(|avcc| {
-        config.get(4).is_some_and(|b| b & 0xfc == 0xfc)
-            && config.get(5).is_some_and(|b| b & 0xe0 == 0xe0)
-            && avcc
-                .sps
-                .first()
-                .is_none_or(|sps| sps.first().is_some_and(|h| h & 0x1f == NAL_TYPE_SPS))
-    });
-    !avcc_fits && h265::hvcc_layout_fits(config)
 }
 
 /// Reads an avcC: profile/level from the record, the rest from its first SPS.

@@ -3,8 +3,9 @@
 //! HEVCDecoderConfigurationRecord (hvcC) and the H.265 SPS picture size.
 
 use super::bitreader::{unescape_rbsp, BitReader};
-use super::info::{chroma_format_name, read_vui_signal_type, reduced, ColorInfo, VideoInfo};
 use super::reader::ByteReader;
+use super::stream_info::{ColorInfo, VideoInfo};
+use super::syntax::{chroma_format_name, read_vui_signal_type, reduced};
 use super::FlvError;
 
 const NAL_TYPE_SPS: u8 = 33;

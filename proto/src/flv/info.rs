@@ -1,70 +1,10 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
-//! Facts from codec configuration that the element turns into caps.
+//! Which reader handles which codec's configuration: the dispatch from a codec to the facts
+//! the element turns into caps. The facts themselves are in `stream_info.rs`.
 
 use super::{aac, av1, flac, frame_headers, h264, h265, opus, vpx, vvc};
-use super::{AudioCodec, FlvError, VideoCodec};
-
-/// Video stream facts from a codec configuration record. Unknown fields are 0/None.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VideoInfo {
-    pub width: u32,
-    pub height: u32,
-    /// Frames per second as a reduced fraction, when the configuration declares
-    /// one (H.264 VUI timing, AV1 timing info with equal picture intervals).
-    pub framerate: Option<(u32, u32)>,
-    /// GStreamer caps profile name ("high", "main-10", "0" for VP9 ...).
-    pub profile: Option<String>,
-    /// GStreamer caps level name ("3.1", "4", "5.1" ...).
-    pub level: Option<String>,
-    /// "main" or "high" (H.265, AV1, VVC).
-    pub tier: Option<String>,
-    /// "4:2:0", "4:2:2", "4:4:4" or "4:0:0".
-    pub chroma_format: Option<String>,
-    pub bit_depth_luma: Option<u8>,
-    pub bit_depth_chroma: Option<u8>,
-    pub colorimetry: Option<ColorInfo>,
-    /// The record carries no parameter sets, so they travel in-band
-    /// (caps stream-format avc3 / hev1 instead of avc / hvc1).
-    pub parameter_sets_in_band_hint: bool,
-}
-
-/// Colour description with ISO/IEC 23091-2 (H.273) code points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ColorInfo {
-    pub primaries: u8,
-    pub transfer: u8,
-    pub matrix: u8,
-    pub full_range: bool,
-}
-
-/// Audio stream facts from a codec configuration. Unknown fields are 0/None.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AudioInfo {
-    /// Output sample rate (Opus: always 48000, as GStreamer caps want).
-    pub rate: u32,
-    pub channels: u32,
-    /// GStreamer caps profile name (AAC "lc", "main", "ssr", "ltp"; MP3 layer "1".."3").
-    pub profile: Option<String>,
-    /// Opus channel mapping family.
-    pub channel_mapping_family: Option<u8>,
-    /// Opus stream count.
-    pub stream_count: Option<u8>,
-    /// Opus coupled stream count.
-    pub coupled_count: Option<u8>,
-    /// Opus channel mapping table (empty for family 0).
-    pub channel_mapping: Vec<u8>,
-    /// Bits per sample (FLAC).
-    pub bits_per_sample: Option<u8>,
-    /// AAC: spectral band replication explicitly signalled (HE-AAC).
-    pub sbr: bool,
-    /// AAC: parametric stereo explicitly signalled (HE-AAC v2).
-    pub ps: bool,
-    /// Opus: the original input rate from OpusHead (informational).
-    pub input_sample_rate: Option<u32>,
-    /// Opus: pre-skip in 48 kHz samples.
-    pub pre_skip: Option<u16>,
-}
+use super::{AudioCodec, AudioInfo, FlvError, VideoCodec, VideoInfo};
 
 /// Reads a video codec configuration record (the `SequenceStart` config):
 /// avcC, hvcC, av1C, vpcC (VP8 and VP9) or vvcC.
@@ -110,42 +50,9 @@ pub fn video_frame_size(codec: VideoCodec, frame: &[u8]) -> Option<(u32, u32)> {
     }
 }
 
-/// Reduces a fraction; None when either part is 0.
-pub(super) fn reduced(num: u64, den: u64) -> Option<(u32, u32)> {
-    if num == 0 || den == 0 {
-        return None;
-    }
-    let (mut a, mut b) = (num, den);
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    let (n, d) = (num / a, den / a);
-    Some((u32::try_from(n).ok()?, u32::try_from(d).ok()?))
-}
-
-/// "4:2:0" style name from a chroma_format_idc (H.264/H.265/VVC numbering).
-pub(super) fn chroma_format_name(chroma_format_idc: u32) -> Option<String> {
-    let name = match chroma_format_idc {
-        0 => "4:0:0",
-        1 => "4:2:0",
-        2 => "4:2:2",
-        3 => "4:4:4",
-        _ => return None,
-    };
-    Some(name.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reduces_fractions() {
-        assert_eq!(reduced(60, 2), Some((30, 1)));
-        assert_eq!(reduced(60000, 2002), Some((30000, 1001)));
-        assert_eq!(reduced(0, 2), None);
-        assert_eq!(reduced(5, 0), None);
-    }
 
     #[test]
     fn legacy_pcm_like_codecs_have_no_config() {
@@ -157,6 +64,7 @@ mod tests {
 #[cfg(test)]
 mod vector_tests {
     use super::super::test_vectors::*;
+    use super::super::ColorInfo;
     use super::*;
 
     #[test]
@@ -393,31 +301,4 @@ mod vector_tests {
             }
         }
     }
-}
-
-/// The part of an H.264/H.265 VUI both codecs share, right after the overscan fields:
-/// video_signal_type (with the colour description) and chroma_loc_info. Returns the colour
-/// description when the stream has one.
-pub(super) fn read_vui_signal_type(
-    b: &mut super::bitreader::BitReader<'_>,
-) -> Result<Option<ColorInfo>, super::FlvError> {
-    let mut color = None;
-    if b.flag()? {
-        let _video_format = b.bits(3)?;
-        let full_range = b.flag()?;
-        if b.flag()? {
-            color = Some(ColorInfo {
-                primaries: b.u8(8)?,
-                transfer: b.u8(8)?,
-                matrix: b.u8(8)?,
-                full_range,
-            });
-        }
-    }
-    // chroma_loc_info: top and bottom field sample locations.
-    if b.flag()? {
-        b.ue()?;
-        b.ue()?;
-    }
-    Ok(color)
 }

@@ -21,6 +21,8 @@ mod h265;
 mod info;
 mod opus;
 mod reader;
+mod stream_info;
+mod syntax;
 mod video;
 mod vpx;
 mod vvc;
@@ -33,9 +35,9 @@ pub mod test_vectors;
 pub use audio::{parse_audio, parse_multichannel_config, MultichannelConfig};
 pub use colorinfo::{parse_color_info, ColorMetadata, MasteringDisplay};
 pub use error::FlvError;
-pub use h264::looks_like_hvcc;
-pub use info::{audio_info, video_frame_size, video_info, AudioInfo, ColorInfo, VideoInfo};
-pub use video::parse_video;
+pub use info::{audio_info, video_frame_size, video_info};
+pub use stream_info::{AudioInfo, ColorInfo, VideoInfo};
+pub use video::{looks_like_hvcc, parse_video};
 
 /// Video codecs carried by legacy FLV (AVC, HEVC extension) or Enhanced RTMP FourCCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

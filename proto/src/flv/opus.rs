@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! OpusHead identification header (RFC 7845 section 5.1).
 
-use super::info::AudioInfo;
 use super::reader::ByteReader;
+use super::stream_info::AudioInfo;
 use super::FlvError;
 
 /// Reads an OpusHead. An empty config means "no header sent", which the spec

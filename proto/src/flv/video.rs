@@ -5,8 +5,8 @@
 use bytes::Bytes;
 
 use super::exheader::{read_modex, split_tracks, TrackBody};
-use super::h264::looks_like_hvcc;
 use super::reader::ByteReader;
+use super::{h264, h265};
 use super::{FlvError, VideoCodec, VideoPacket};
 
 const FRAME_KEY: u8 = 1;
@@ -194,6 +194,22 @@ fn parse_track(
         other => return Err(FlvError::InvalidPacketType(other)),
     };
     Ok(Some(packet))
+}
+
+/// True when a record sent as an H.264 sequence header is really an hvcC
+/// (older OBS sent HEVC under legacy CodecID 7). It must fit the hvcC layout
+/// (reserved bits set where hvcC has them, consistent NAL arrays) and must not
+/// parse as an avcC whose first parameter set is an SPS.
+pub fn looks_like_hvcc(config: &[u8]) -> bool {
+    let avcc_fits = h264::parse_avcc(config).is_ok_and(|avcc| {
+        config.get(4).is_some_and(|b| b & 0xfc == 0xfc)
+            && config.get(5).is_some_and(|b| b & 0xe0 == 0xe0)
+            && avcc
+                .sps
+                .first()
+                .is_none_or(|sps| sps.first().is_some_and(|h| h & 0x1f == h264::NAL_TYPE_SPS))
+    });
+    !avcc_fits && h265::hvcc_layout_fits(config)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! VPCodecConfigurationRecord (vpcC) for VP8/VP9, and keyframe picture sizes.
 
 use super::bitreader::BitReader;
-use super::info::{ColorInfo, VideoInfo};
 use super::reader::ByteReader;
+use super::stream_info::{ColorInfo, VideoInfo};
 use super::FlvError;
 
 /// Reads a vpcC. FLV normally carries the bare 8+ byte record; some muxers

@@ -3,7 +3,8 @@
 //! VVCDecoderConfigurationRecord (vvcC): the fixed fields up to the picture size.
 
 use super::bitreader::BitReader;
-use super::info::{chroma_format_name, VideoInfo};
+use super::stream_info::VideoInfo;
+use super::syntax::chroma_format_name;
 use super::FlvError;
 
 /// Reads a vvcC (ISO/IEC 14496-15 11.2.4.2). Only the optional
