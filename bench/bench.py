@@ -846,11 +846,11 @@ def setup_idle_server(peer, n, publish, timeout):
             if publish:
                 # One port for all: the first element's connection limits apply to it.
                 parts = [f"rtmpserversrc name=s{i} address=127.0.0.1 port={port} application=live "
-                         f"stream-key=key{i} timeout=600 publish-deadline=600 "
+                         f"stream-key=key{i} timeout=600000 publish-deadline=600000 "
                          f"max-connections-per-address=0 max-connections={n + 100}" for i in range(n)]
             else:
                 parts = [f"rtmpserversrc name=s0 address=127.0.0.1 port={port} application=live "
-                         f"stream-key=key timeout=600 publish-deadline=600 max-connections-per-address=0 "
+                         f"stream-key=key timeout=600000 publish-deadline=600000 max-connections-per-address=0 "
                          f"max-connections={n + 100}"]
             p = Proc("ours-idle", probe_args(" ".join(parts), None, None, 10 ** 9, timeout),
                      env=gst_env())

@@ -203,7 +203,7 @@ fn half_open_publisher_is_replaced_once_silent_past_stale_timeout() {
 
 #[test]
 fn publisher_stalled_mid_message_is_dropped_after_timeout() {
-    let rx = audio_receiver(&[("timeout", "2")]);
+    let rx = audio_receiver(&[("timeout", "2000")]);
     let mut c = TestClient::publisher(rx.port, "app", KEY);
     c.aac_header(0).unwrap();
     c.aac_frame(0, 0).unwrap();

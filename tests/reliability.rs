@@ -168,8 +168,8 @@ fn real_publisher_survives_hostile_load() {
     let rx = Receiver::start(&[
         ("stream-key", KEY),
         ("eos-on-disconnect", "false"),
-        ("publish-deadline", "2"),
-        ("timeout", "5"),
+        ("publish-deadline", "2000"),
+        ("timeout", "5000"),
         ("max-connections-per-address", "0"),
     ]);
     let port = rx.port;
@@ -339,7 +339,7 @@ fn thousand_idle_connections_cost_little_and_are_reaped() {
     raise_fd_limit();
     let rx = Receiver::start(&[
         ("stream-key", KEY),
-        ("publish-deadline", "3"),
+        ("publish-deadline", "3000"),
         ("max-connections", "2000"),
         ("max-connections-per-address", "0"),
     ]);

@@ -179,10 +179,10 @@ impl ObjectImpl for RtmpServerSrc {
                     .build(),
                 glib::ParamSpecUInt::builder("timeout")
                     .nick("Timeout")
-                    .blurb("Seconds without any data from a peer, handshake included, before it is dropped")
-                    .minimum(1)
-                    .maximum(3600)
-                    .default_value(DEFAULT_TIMEOUT_SECS)
+                    .blurb("Milliseconds without any data from a peer, handshake included, before it is dropped; for a publisher, milliseconds without media")
+                    .minimum(100)
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_TIMEOUT_MS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("latency")
@@ -207,10 +207,10 @@ impl ObjectImpl for RtmpServerSrc {
                     .build(),
                 glib::ParamSpecUInt::builder("publish-deadline")
                     .nick("Publish deadline")
-                    .blurb("Seconds a connection has from accept to publishing (handshake, connect and publish); a slower one is dropped")
-                    .minimum(1)
-                    .maximum(3600)
-                    .default_value(DEFAULT_PUBLISH_DEADLINE_SECS)
+                    .blurb("Milliseconds a connection has from accept to publishing (handshake, connect and publish); a slower one is dropped")
+                    .minimum(100)
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_PUBLISH_DEADLINE_MS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("max-message-size")
@@ -341,7 +341,7 @@ impl ObjectImpl for RtmpServerSrc {
             "public-port" => settings.public_port = value.get().unwrap(),
             "verify-port" => settings.verify_port = value.get().unwrap(),
             "eos-on-disconnect" => settings.eos_on_disconnect = value.get().unwrap(),
-            "timeout" => settings.timeout_secs = value.get().unwrap(),
+            "timeout" => settings.timeout_ms = value.get().unwrap(),
             "latency" => settings.latency_ms = value.get().unwrap(),
             "max-connections" => settings.max_connections = value.get().unwrap(),
             "max-message-size" => settings.max_message_size = value.get().unwrap(),
@@ -352,7 +352,7 @@ impl ObjectImpl for RtmpServerSrc {
             "max-connections-per-address" => {
                 settings.max_connections_per_address = value.get().unwrap()
             }
-            "publish-deadline" => settings.publish_deadline_secs = value.get().unwrap(),
+            "publish-deadline" => settings.publish_deadline_ms = value.get().unwrap(),
             "tls-port" => settings.tls_port = value.get().unwrap(),
             "public-tls-port" => settings.public_tls_port = value.get().unwrap(),
             "tls-only" => settings.tls_only = value.get().unwrap(),
@@ -388,7 +388,7 @@ impl ObjectImpl for RtmpServerSrc {
             "public-port" => settings.public_port.to_value(),
             "verify-port" => settings.verify_port.to_value(),
             "eos-on-disconnect" => settings.eos_on_disconnect.to_value(),
-            "timeout" => settings.timeout_secs.to_value(),
+            "timeout" => settings.timeout_ms.to_value(),
             "latency" => settings.latency_ms.to_value(),
             "max-connections" => settings.max_connections.to_value(),
             "max-message-size" => settings.max_message_size.to_value(),
@@ -397,7 +397,7 @@ impl ObjectImpl for RtmpServerSrc {
             "max-queue-time" => settings.max_queue_time_ms.to_value(),
             "max-tracks" => settings.max_tracks.to_value(),
             "max-connections-per-address" => settings.max_connections_per_address.to_value(),
-            "publish-deadline" => settings.publish_deadline_secs.to_value(),
+            "publish-deadline" => settings.publish_deadline_ms.to_value(),
             "tls-port" => settings.tls_port.to_value(),
             "bound-tls-port" => self.state.lock().unwrap().bound_tls_port.to_value(),
             "public-tls-port" => settings.public_tls_port.to_value(),
@@ -624,8 +624,8 @@ impl RtmpServerSrc {
         }
         raise_fd_limit(self, settings.max_connections);
         let config = ServerConfig {
-            timeout: Duration::from_secs(u64::from(settings.timeout_secs)),
-            publish_deadline: Duration::from_secs(u64::from(settings.publish_deadline_secs)),
+            timeout: Duration::from_millis(u64::from(settings.timeout_ms)),
+            publish_deadline: Duration::from_millis(u64::from(settings.publish_deadline_ms)),
             max_connections: settings.max_connections as usize,
             max_per_address: settings.max_connections_per_address as usize,
             max_untrusted_bytes: MAX_UNTRUSTED_BYTES,

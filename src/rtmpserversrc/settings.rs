@@ -7,7 +7,7 @@ use std::fmt;
 pub(super) const DEFAULT_ADDRESS: &str = "0.0.0.0";
 pub(super) const DEFAULT_PORT: u32 = 1935;
 pub(super) const DEFAULT_APPLICATION: &str = "app";
-pub(super) const DEFAULT_TIMEOUT_SECS: u32 = 30;
+pub(super) const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 pub(super) const DEFAULT_LATENCY_MS: u32 = 200;
 pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 pub(super) const DEFAULT_MAX_TRACKS: u32 = 16;
@@ -16,7 +16,7 @@ pub(super) const DEFAULT_STALE_TIMEOUT_MS: u32 = 3000;
 pub(super) const DEFAULT_MAX_QUEUE_BYTES: u32 = 16 * 1024 * 1024;
 pub(super) const DEFAULT_MAX_QUEUE_TIME_MS: u32 = 1000;
 pub(super) const DEFAULT_TLS_PORT: u32 = 443;
-pub(super) const DEFAULT_PUBLISH_DEADLINE_SECS: u32 = 10;
+pub(super) const DEFAULT_PUBLISH_DEADLINE_MS: u32 = 10_000;
 pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
 
 #[derive(Clone)]
@@ -30,7 +30,7 @@ pub(super) struct Settings {
     pub public_port: u32,
     pub verify_port: bool,
     pub eos_on_disconnect: bool,
-    pub timeout_secs: u32,
+    pub timeout_ms: u32,
     pub latency_ms: u32,
     pub max_connections: u32,
     pub max_message_size: u32,
@@ -38,7 +38,7 @@ pub(super) struct Settings {
     pub max_queue_bytes: u32,
     pub max_queue_time_ms: u32,
     pub max_tracks: u32,
-    pub publish_deadline_secs: u32,
+    pub publish_deadline_ms: u32,
     pub max_connections_per_address: u32,
     pub tls_port: u32,
     pub public_tls_port: u32,
@@ -59,7 +59,7 @@ impl Default for Settings {
             public_port: 0,
             verify_port: true,
             eos_on_disconnect: false,
-            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
             latency_ms: DEFAULT_LATENCY_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -67,7 +67,7 @@ impl Default for Settings {
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             max_queue_time_ms: DEFAULT_MAX_QUEUE_TIME_MS,
             max_tracks: DEFAULT_MAX_TRACKS,
-            publish_deadline_secs: DEFAULT_PUBLISH_DEADLINE_SECS,
+            publish_deadline_ms: DEFAULT_PUBLISH_DEADLINE_MS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             tls_port: DEFAULT_TLS_PORT,
             public_tls_port: 0,
@@ -103,7 +103,7 @@ impl fmt::Debug for Settings {
             .field("public_port", &self.public_port)
             .field("verify_port", &self.verify_port)
             .field("eos_on_disconnect", &self.eos_on_disconnect)
-            .field("timeout_secs", &self.timeout_secs)
+            .field("timeout_ms", &self.timeout_ms)
             .finish_non_exhaustive()
     }
 }
