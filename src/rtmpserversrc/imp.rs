@@ -840,14 +840,14 @@ impl RtmpServerSrc {
             CAT,
             imp = self,
             "{peer} rejected: {} ({})",
-            rejection.reason,
+            rejection.reason.as_str(),
             rejection.description
         );
         self.counters.rejected(rejection.reason);
         let s = gst::Structure::builder("rtmpserversrc-rejected")
             .field("client-address", peer.to_string())
             .field("code", rejection.code)
-            .field("reason", rejection.reason)
+            .field("reason", rejection.reason.as_str())
             .field("description", rejection.description.as_str())
             .field_if_some("user", user)
             .build();
@@ -856,10 +856,10 @@ impl RtmpServerSrc {
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         // Authentication failures get a message of their own too, so an application watching
         // for password guessing or a misconfigured encoder need not parse reasons.
-        if rejection.reason.starts_with("auth-") || rejection.reason == "too-many-failures" {
+        if rejection.reason.is_auth_failure() {
             let s = gst::Structure::builder("rtmpserversrc-auth-failed")
                 .field("client-address", peer.to_string())
-                .field("reason", rejection.reason)
+                .field("reason", rejection.reason.as_str())
                 .field_if_some("user", user)
                 .build();
             let _ = self

@@ -18,12 +18,11 @@ use super::pad_queues::Limits;
 use super::port::SharedPort;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
-use crate::auth::{
-    self, AdobeAuth, AuthFailure, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth,
-};
+use crate::auth::{self, AdobeAuth, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth};
 use crate::rtmp::Amf0Value;
 use crate::server::{
-    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, Publisher, Rejection,
+    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, Publisher,
+    RefusalReason, Rejection,
 };
 use crate::CAT;
 
@@ -46,7 +45,7 @@ impl AuthState {
     }
 }
 
-fn reject(code: &'static str, reason: &'static str, description: impl Into<String>) -> Rejection {
+fn reject(code: &'static str, reason: RefusalReason, description: impl Into<String>) -> Rejection {
     Rejection {
         code,
         description: description.into(),
@@ -101,7 +100,7 @@ impl Router {
         let Some((route, element)) = chosen else {
             let rejection = reject(
                 CONNECT_REJECTED,
-                "bad-application",
+                RefusalReason::BadApplication,
                 format!("application '{app}' not found"),
             );
             if let Some(port) = self.port.upgrade() {
@@ -130,7 +129,7 @@ impl Router {
         });
         if let Err(rejection) = &result {
             // The challenge step is part of every successful Adobe login: not worth a warning.
-            if rejection.reason == "auth-challenge" || rejection.reason == "auth-required" {
+            if rejection.reason.is_login_step() {
                 gst::debug!(
                     CAT,
                     obj = element,
@@ -192,7 +191,7 @@ impl IngestHandler for Router {
         }
     }
 
-    fn connection_refused(&self, _peer: SocketAddr, reason: &'static str) {
+    fn connection_refused(&self, _peer: SocketAddr, reason: RefusalReason) {
         if let Some(port) = self.port.upgrade() {
             port.counters.rejected(reason);
         }
@@ -231,7 +230,11 @@ impl IngestHandler for Router {
             .find(|(_, e)| key_of(e) == stream_key)
             .or_else(|| candidates.iter().find(|(_, e)| key_of(e).is_empty()));
         let Some((route, element)) = target else {
-            let rejection = reject(PUBLISH_DENIED, "bad-stream-key", "stream key rejected");
+            let rejection = reject(
+                PUBLISH_DENIED,
+                RefusalReason::BadStreamKey,
+                "stream key rejected",
+            );
             for (_, e) in &candidates {
                 e.imp()
                     .post_rejected(info.peer, info.user.as_deref(), &rejection);
@@ -251,7 +254,7 @@ impl IngestHandler for Router {
         if Some(*route) != info.accepted_by && !same_credentials(info, element, &candidates) {
             let rejection = reject(
                 PUBLISH_DENIED,
-                "bad-credentials-for-key",
+                RefusalReason::BadCredentialsForKey,
                 "stream key rejected",
             );
             element
@@ -297,7 +300,11 @@ fn element_publish(
     let imp = element.imp();
     let settings = imp.settings.lock().unwrap().clone();
     if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
-        let rejection = reject(PUBLISH_DENIED, "bad-stream-key", "stream key rejected");
+        let rejection = reject(
+            PUBLISH_DENIED,
+            RefusalReason::BadStreamKey,
+            "stream key rejected",
+        );
         imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
         return Err(rejection);
     }
@@ -319,7 +326,7 @@ fn element_publish(
     if !allowed {
         let rejection = reject(
             PUBLISH_DENIED,
-            "refused-by-application",
+            RefusalReason::RefusedByApplication,
             "publish refused by the application",
         );
         imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
@@ -349,7 +356,7 @@ fn element_publish(
             } else {
                 "this stream has ended: the server is stopping"
             };
-            let rejection = reject(PUBLISH_DENIED, "ended", why);
+            let rejection = reject(PUBLISH_DENIED, RefusalReason::Ended, why);
             imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
             return Err(rejection);
         }
@@ -359,7 +366,7 @@ fn element_publish(
             if current.silence() < stale || imp.outputs.delivering() {
                 let rejection = reject(
                     PUBLISH_BAD_NAME,
-                    "already-publishing",
+                    RefusalReason::AlreadyPublishing,
                     "this stream is already being published",
                 );
                 gst::debug!(CAT, obj = element, "{} is publishing", current.peer);
@@ -480,7 +487,7 @@ fn decide_connect(
             BrakeVerdict::Refuse => {
                 return Err(reject(
                     CONNECT_REJECTED,
-                    "too-many-failures",
+                    RefusalReason::TooManyFailures,
                     "too many failed attempts from this address; try again later",
                 ))
             }
@@ -491,7 +498,7 @@ fn decide_connect(
     if app.trim_end_matches('/') != settings.application {
         return Err(reject(
             CONNECT_REJECTED,
-            "bad-application",
+            RefusalReason::BadApplication,
             format!("application '{}' not found", app.trim_end_matches('/')),
         ));
     }
@@ -508,8 +515,9 @@ fn decide_connect(
             info.local_port
         };
         let tc_url = info.tc_url.as_deref().map(|t| auth::split_authmod(t).0);
-        auth::verify_port(tc_url, expected)
-            .map_err(|description| reject(CONNECT_REJECTED, "port-mismatch", description))?;
+        auth::verify_port(tc_url, expected).map_err(|description| {
+            reject(CONNECT_REJECTED, RefusalReason::PortMismatch, description)
+        })?;
     }
 
     let extra_properties = enhanced_rtmp_capabilities(&info.command_object);
@@ -553,15 +561,7 @@ fn decide_connect(
             description,
             reason,
         } => {
-            let why = match reason {
-                AuthFailure::NeedAuth => "auth-required",
-                AuthFailure::Challenge => "auth-challenge",
-                AuthFailure::BadCredentials => "auth-failed",
-                AuthFailure::Expired => "auth-expired",
-                AuthFailure::UnknownChallenge => "auth-unknown-challenge",
-                AuthFailure::Malformed => "auth-malformed",
-                AuthFailure::Internal => "auth-internal",
-            };
+            let why = RefusalReason::Auth(reason);
             if reason.counts_as_failure() {
                 auth_state.brake.record_failure(ip, Instant::now());
             }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::server::CloseReason;
+use crate::server::{CloseReason, RefusalReason};
 
 #[derive(Default)]
 pub(super) struct Counters {
@@ -45,9 +45,9 @@ impl Counters {
         self.publishes.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn rejected(&self, reason: &'static str) {
+    pub fn rejected(&self, reason: RefusalReason) {
         if let Ok(mut map) = self.rejected.lock() {
-            *map.entry(reason).or_default() += 1;
+            *map.entry(reason.as_str()).or_default() += 1;
         }
     }
 

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::handler::{
-    CloseReason, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage, Publisher, Rejection,
+    CloseReason, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage, Publisher,
+    RefusalReason, Rejection,
 };
 use super::listener::ServerConfig;
 use crate::rtmp::{ServerSession, SessionEvent};
@@ -333,7 +334,7 @@ impl Connection {
                 Rejection {
                     code: "NetStream.Publish.Denied",
                     description: "publish before connect".into(),
-                    reason: "protocol",
+                    reason: RefusalReason::Protocol,
                 },
             );
         };
@@ -343,7 +344,7 @@ impl Connection {
                 Rejection {
                     code: "NetStream.Publish.BadName",
                     description: "this connection is already publishing".into(),
-                    reason: "already-publishing",
+                    reason: RefusalReason::AlreadyPublishing,
                 },
             );
         }

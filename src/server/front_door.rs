@@ -169,7 +169,7 @@ impl FrontDoor {
             };
             let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
             if let Err(reason) = self.shared.admit(id, &stream, peer, &self.config) {
-                gst::warning!(CAT, "refusing connection from {peer}: {reason}");
+                gst::warning!(CAT, "refusing connection from {peer}: {}", reason.as_str());
                 self.handler.connection_refused(peer, reason);
                 let _ = stream.shutdown(Shutdown::Both);
                 continue;

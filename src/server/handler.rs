@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::auth::AuthFailure;
 use crate::rtmp::Amf0Value;
 
 /// What a client said in its `connect` command, plus where it came from.
@@ -35,8 +36,88 @@ pub struct Rejection {
     pub code: &'static str,
     /// Human readable text: FFmpeg prints it as "Server error: <description>".
     pub description: String,
-    /// Why, in a few words, for logs and bus messages (never containing secrets).
-    pub reason: &'static str,
+    /// Why, for logs, statistics and bus messages (never containing secrets).
+    pub reason: RefusalReason,
+}
+
+/// Why a connection, a connect or a publish was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// No element serves the application.
+    BadApplication,
+    /// The tcUrl names another port than the one the client should have dialed.
+    PortMismatch,
+    /// Adobe authmod said no (or asked for the next step of a login).
+    Auth(AuthFailure),
+    /// The brute-force brake: too many failed logins from this address.
+    TooManyFailures,
+    /// No element takes this stream key.
+    BadStreamKey,
+    /// The key's element would not accept the credentials the connection logged in with.
+    BadCredentialsForKey,
+    /// The application's `authenticate` handler said no.
+    RefusedByApplication,
+    /// The stream is live with another publisher.
+    AlreadyPublishing,
+    /// The stream ended (EOS) or the element is stopping.
+    Ended,
+    /// A command out of order (publish before connect).
+    Protocol,
+    /// `max-connections` reached.
+    MaxConnections,
+    /// `max-connections-per-address` reached.
+    MaxConnectionsPerAddress,
+}
+
+impl std::fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RefusalReason {
+    /// The name used in bus messages and `stats` (`rejected-by-reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::BadApplication => "bad-application",
+            RefusalReason::PortMismatch => "port-mismatch",
+            RefusalReason::Auth(failure) => match failure {
+                AuthFailure::NeedAuth => "auth-required",
+                AuthFailure::Challenge => "auth-challenge",
+                AuthFailure::BadCredentials => "auth-failed",
+                AuthFailure::Expired => "auth-expired",
+                AuthFailure::UnknownChallenge => "auth-unknown-challenge",
+                AuthFailure::Malformed => "auth-malformed",
+                AuthFailure::Internal => "auth-internal",
+            },
+            RefusalReason::TooManyFailures => "too-many-failures",
+            RefusalReason::BadStreamKey => "bad-stream-key",
+            RefusalReason::BadCredentialsForKey => "bad-credentials-for-key",
+            RefusalReason::RefusedByApplication => "refused-by-application",
+            RefusalReason::AlreadyPublishing => "already-publishing",
+            RefusalReason::Ended => "ended",
+            RefusalReason::Protocol => "protocol",
+            RefusalReason::MaxConnections => "max-connections",
+            RefusalReason::MaxConnectionsPerAddress => "max-connections-per-address",
+        }
+    }
+
+    /// A failed login or the brake it triggers: worth an `rtmpserversrc-auth-failed` message.
+    pub fn is_auth_failure(self) -> bool {
+        matches!(
+            self,
+            RefusalReason::Auth(_) | RefusalReason::TooManyFailures
+        )
+    }
+
+    /// A step of every successful Adobe login (the client is told to log in, or challenged):
+    /// not worth a warning.
+    pub fn is_login_step(self) -> bool {
+        matches!(
+            self,
+            RefusalReason::Auth(AuthFailure::NeedAuth | AuthFailure::Challenge)
+        )
+    }
 }
 
 /// One media or data message of a publishing stream, as it came off the wire.
@@ -129,7 +210,7 @@ pub trait IngestHandler: Send + Sync + 'static {
     /// A connection was accepted.
     fn connection_opened(&self, _peer: SocketAddr) {}
     /// A connection was closed right after accept (a limit was reached).
-    fn connection_refused(&self, _peer: SocketAddr, _reason: &'static str) {}
+    fn connection_refused(&self, _peer: SocketAddr, _reason: RefusalReason) {}
     /// A connection ended (after its publisher, if any, was finished).
     fn connection_closed(
         &self,

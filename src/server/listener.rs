@@ -16,7 +16,7 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use super::front_door::{FrontDoor, WAKER};
-use super::handler::IngestHandler;
+use super::handler::{IngestHandler, RefusalReason};
 use crate::rtmp::SessionConfig;
 use crate::CAT;
 
@@ -93,15 +93,15 @@ impl Shared {
         stream: &TcpStream,
         peer: SocketAddr,
         config: &ServerConfig,
-    ) -> Result<(), &'static str> {
+    ) -> Result<(), RefusalReason> {
         let mut entries = self.entries();
         if entries.len() >= config.max_connections {
-            return Err("max-connections");
+            return Err(RefusalReason::MaxConnections);
         }
         if config.max_per_address > 0
             && entries.values().filter(|e| e.ip == peer.ip()).count() >= config.max_per_address
         {
-            return Err("max-connections-per-address");
+            return Err(RefusalReason::MaxConnectionsPerAddress);
         }
         entries.insert(
             id,

@@ -17,7 +17,7 @@ mod transport;
 
 pub use handler::{
     CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage,
-    Publisher, Rejection,
+    Publisher, RefusalReason, Rejection,
 };
 pub use listener::{Listener, ServerConfig};
 pub use transport::tls_config;
