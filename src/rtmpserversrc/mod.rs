@@ -51,6 +51,7 @@ mod port;
 mod publish_stats;
 mod publisher;
 mod settings;
+mod settle;
 mod stats;
 mod tags;
 mod timeline;

@@ -18,6 +18,7 @@ use gst::subclass::prelude::*;
 use super::caps::{self, VideoHints};
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_stats::{PublishInfo, PublishStats};
+use super::settle::{should_settle, SettleFacts, SETTLE_WAIT};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
 use crate::flv::{
@@ -27,9 +28,6 @@ use crate::flv::{
 use crate::rtmp::Amf0Value;
 use crate::server::{CloseReason, MediaMessage, Publisher};
 use crate::CAT;
-
-/// How long to wait for a publisher's second track before exposing only the first.
-const SETTLE_WAIT: Duration = Duration::from_millis(500);
 
 /// The element's handle on the live publish: lets a newer publisher of the same stream replace
 /// one that went silent.
@@ -730,26 +728,16 @@ impl SessionPublisher {
                 .iter()
                 .any(|(k, t)| matches!(k, TrackKey::Video(_)) == want_video && t.caps.is_some())
         };
-        let has_video = known(true, &self.tracks);
-        let has_audio = known(false, &self.tracks);
-        if !has_video && !has_audio {
-            return;
-        }
-        // Publishers send every track's sequence header before the first coded frame, so a
-        // multitrack publish is complete once media starts flowing.
-        let announced = self.first_media.is_some()
-            && match (self.expect_video, self.expect_audio) {
-                (Some(v), Some(a)) => (!v || has_video) && (!a || has_audio),
-                _ => has_video && has_audio,
-            };
-        let waited = self
-            .first_media
-            .is_some_and(|first| now.duration_since(first) >= SETTLE_WAIT);
-        if !(announced
-            || waited
-            || force
-            || self.pending_bytes as u64 >= self.config.output.max_pending_bytes)
-        {
+        let facts = SettleFacts {
+            has_video: known(true, &self.tracks),
+            has_audio: known(false, &self.tracks),
+            expect_video: self.expect_video,
+            expect_audio: self.expect_audio,
+            first_media: self.first_media,
+            pending_bytes: self.pending_bytes as u64,
+            max_pending_bytes: self.config.output.max_pending_bytes,
+        };
+        if !should_settle(&facts, now, force) {
             return;
         }
         self.settled = true;
