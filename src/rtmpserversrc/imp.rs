@@ -4,7 +4,6 @@
 //! `ingest`, media handling in `publisher`, pads in `outputs`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,17 +32,24 @@ pub struct RtmpServerSrc {
     pub(super) settings: Mutex<Settings>,
     state: Mutex<State>,
     pub(super) outputs: Outputs,
-    /// The publish currently feeding the pads, if any.
-    pub(super) active: Mutex<Option<Arc<PublishSlot>>>,
+    /// The live publish and whether one may be installed, under one lock.
+    pub(super) publish: Mutex<PublishState>,
     pub(super) auth: Mutex<AuthState>,
-    /// EOS went out (eos-on-disconnect): the pads accept nothing more until READY.
-    /// Written under the `active` lock, like `accepting`, so a publish is installed only while
-    /// both allow it.
-    pub(super) eos_sent: AtomicBool,
-    /// Between READY→PAUSED and PAUSED→READY: publishes may be installed.
-    pub(super) accepting: AtomicBool,
     pub(super) epoch: Instant,
     pub(super) counters: super::stats::Counters,
+}
+
+/// The element's live publish and whether a new one may be installed: one lock, so a publish
+/// is installed only while the element accepts and has not sent EOS, and EOS or PAUSED→READY
+/// cannot slip between the check and the install.
+#[derive(Default)]
+pub(super) struct PublishState {
+    /// The publish currently feeding the pads, if any.
+    pub live: Option<Arc<PublishSlot>>,
+    /// Between READY→PAUSED and PAUSED→READY: publishes may be installed.
+    pub accepting: bool,
+    /// EOS went out (eos-on-disconnect): nothing more until READY.
+    pub ended: bool,
 }
 
 impl Default for RtmpServerSrc {
@@ -52,10 +58,8 @@ impl Default for RtmpServerSrc {
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::default()),
             outputs: Outputs::default(),
-            active: Mutex::new(None),
+            publish: Mutex::new(PublishState::default()),
             auth: Mutex::new(AuthState::new()),
-            eos_sent: AtomicBool::new(false),
-            accepting: AtomicBool::new(false),
             epoch: Instant::now(),
             counters: Default::default(),
         }
@@ -651,9 +655,9 @@ impl RtmpServerSrc {
             None
         };
         {
-            let _active = self.active.lock().unwrap();
-            self.eos_sent.store(false, Ordering::SeqCst);
-            self.accepting.store(true, Ordering::SeqCst);
+            let mut publish = self.publish.lock().unwrap();
+            publish.ended = false;
+            publish.accepting = true;
         }
         self.outputs.reopen();
         let ports = self.state.lock().unwrap().ports.clone();
@@ -680,11 +684,11 @@ impl RtmpServerSrc {
             port.set_active(*route, false);
         }
         let active = {
-            let mut active = self.active.lock().unwrap();
+            let mut publish = self.publish.lock().unwrap();
             // A publish being decided right now (its authenticate handler may be running) is
             // refused when it comes to install itself.
-            self.accepting.store(false, Ordering::SeqCst);
-            active.take()
+            publish.accepting = false;
+            publish.live.take()
         };
         if let Some(slot) = active {
             slot.evict(crate::server::CloseReason::Shutdown);
@@ -757,7 +761,7 @@ impl RtmpServerSrc {
             .field("rejected-by-reason", by_reason)
             .field("publishes", self.counters.publishes())
             .field("queued-bytes", self.outputs.queued_bytes());
-        let active = self.active.lock().unwrap().clone();
+        let active = self.publish.lock().unwrap().live.clone();
         let publisher = active
             .as_ref()
             .and_then(|a| a.snapshot.lock().ok().and_then(|s| s.clone()));
@@ -798,13 +802,13 @@ impl RtmpServerSrc {
     /// The live publish ended: free the slot for the next publisher and tell the application.
     pub(super) fn publish_finished(&self, slot: &Arc<PublishSlot>, reason: CloseReason, eos: bool) {
         {
-            let mut active = self.active.lock().unwrap();
+            let mut publish = self.publish.lock().unwrap();
             // Before the slot is freed: no publish may slip in ahead of the EOS.
             if eos {
-                self.eos_sent.store(true, Ordering::SeqCst);
+                publish.ended = true;
             }
-            if active.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
-                *active = None;
+            if publish.live.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
+                publish.live = None;
             }
         }
         gst::info!(

@@ -6,7 +6,6 @@
 //! PLAYING apply to the next connect while sessions in flight keep going.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -346,11 +345,11 @@ fn element_publish(
         publish_info,
     ));
     {
-        let mut active = imp.active.lock().unwrap();
+        let mut publish = imp.publish.lock().unwrap();
         // Under the lock that installs the publish: EOS and PAUSED→READY set these under it.
-        let ended = imp.eos_sent.load(Ordering::SeqCst);
-        if ended || !imp.accepting.load(Ordering::SeqCst) {
-            drop(active);
+        let ended = publish.ended;
+        if ended || !publish.accepting {
+            drop(publish);
             let why = if ended {
                 "this stream has ended (the pipeline received EOS)"
             } else {
@@ -360,7 +359,7 @@ fn element_publish(
             imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
             return Err(rejection);
         }
-        if let Some(current) = active.as_ref() {
+        if let Some(current) = publish.live.as_ref() {
             let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
             // Media of its still queued or in a push downstream: held by back-pressure.
             if current.silence() < stale || imp.outputs.delivering() {
@@ -370,7 +369,7 @@ fn element_publish(
                     "this stream is already being published",
                 );
                 gst::debug!(CAT, obj = element, "{} is publishing", current.peer);
-                drop(active);
+                drop(publish);
                 imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
                 return Err(rejection);
             }
@@ -386,7 +385,7 @@ fn element_publish(
             // Wakes its connection (blocked in a read, or waiting in the front door).
             imp.kick_connection(current.connection_id);
         }
-        *active = Some(slot.clone());
+        publish.live = Some(slot.clone());
     }
     gst::info!(
         CAT,
