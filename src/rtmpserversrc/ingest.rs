@@ -81,9 +81,11 @@ impl Router {
     fn route_connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Refusal> {
         let candidates = self.elements_for_app(&info.app);
         let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
+        // Parsed once here, then only read.
+        let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
         // Several elements may serve one application with different keys; the key is only
         // known at publish. Authenticate against the one that knows the requested user.
-        let user = requested_user(info);
+        let user = query.as_ref().and_then(|q| q.user);
         let chosen = candidates
             .iter()
             .find(|(_, e)| {
@@ -118,14 +120,15 @@ impl Router {
         let imp = element.imp();
         let settings = imp.settings.lock().unwrap().clone();
         if !info.brake_served {
-            if let Some(delay) = brake_delay(element, info, &settings) {
+            if let Some(delay) = brake_delay(element, info, query.as_ref(), &settings) {
                 return Err(Refusal::Delay(delay));
             }
         }
-        let result = decide_connect(element, info, &settings).map(|mut accepted| {
-            accepted.accepted_by = Some(*route);
-            accepted
-        });
+        let result =
+            decide_connect(element, info, query.as_ref(), &settings).map(|mut accepted| {
+                accepted.accepted_by = Some(*route);
+                accepted
+            });
         if let Err(rejection) = &result {
             // The challenge step is part of every successful Adobe login: not worth a warning.
             if rejection.reason.is_login_step() {
@@ -156,11 +159,12 @@ enum Refusal {
 fn brake_delay(
     element: &super::RtmpServerSrc,
     info: &ConnectInfo,
+    query: Option<&auth::AuthQuery<'_>>,
     settings: &super::settings::Settings,
 ) -> Option<Duration> {
     let imp = element.imp();
     let auth_required = settings.auth_required() || imp.has_password_handler();
-    if !auth_required || !auth_response_present(info) {
+    if !auth_required || !has_response(query) {
         return None;
     }
     match imp
@@ -415,27 +419,9 @@ fn element_publish(
     )))
 }
 
-/// The `authmod=...` query of a connect, read where the auth layer reads it: in app, else in
-/// tcUrl.
-fn auth_query(info: &ConnectInfo) -> Option<auth::AuthQuery<'_>> {
-    auth::split_authmod(&info.app)
-        .1
-        .or_else(|| {
-            info.tc_url
-                .as_deref()
-                .and_then(|t| auth::split_authmod(t).1)
-        })
-        .map(auth::AuthQuery::parse)
-}
-
 /// Whether a connect carries an Adobe challenge response (the third connect of a login).
-fn auth_response_present(info: &ConnectInfo) -> bool {
-    auth_query(info).is_some_and(|q| q.response.is_some())
-}
-
-/// The user name a connect asks to authenticate as.
-fn requested_user(info: &ConnectInfo) -> Option<&str> {
-    auth_query(info).and_then(|q| q.user)
+fn has_response(query: Option<&auth::AuthQuery<'_>>) -> bool {
+    query.is_some_and(|q| q.response.is_some())
 }
 
 /// Enhanced RTMP: what we accept, stated in the connect `_result` for clients that asked.
@@ -469,6 +455,7 @@ fn enhanced_rtmp_capabilities(command_object: &Amf0Value) -> Vec<(String, Amf0Va
 fn decide_connect(
     element: &super::RtmpServerSrc,
     info: &ConnectInfo,
+    query: Option<&auth::AuthQuery<'_>>,
     settings: &super::settings::Settings,
 ) -> Result<ConnectAccepted, Rejection> {
     let imp = element.imp();
@@ -476,7 +463,7 @@ fn decide_connect(
     let auth_required = settings.auth_required() || imp.has_password_handler();
     // Only the last of the three connects of an Adobe login carries a response to check: the
     // brake delays that one and the password is looked up for that one only.
-    let has_response = auth_response_present(info);
+    let has_response = has_response(query);
     if auth_required {
         let verdict = imp.auth.lock().unwrap().brake.check(ip, Instant::now());
         match verdict {
@@ -528,25 +515,17 @@ fn decide_connect(
         });
     }
     // Resolve the password before taking the auth lock: an application's handler may be slow.
-    let password = requested_user(info)
-        .filter(|_| has_response)
-        .and_then(|user| {
-            if !settings.username.is_empty() && user == settings.username {
-                Some(settings.password.clone())
-            } else {
-                element.emit_by_name::<Option<String>>(
-                    "get-password",
-                    &[&user, &info.peer.to_string()],
-                )
-            }
-        });
-    let requested = requested_user(info);
+    let requested = query.and_then(|q| q.user);
+    let password = requested.filter(|_| has_response).and_then(|user| {
+        if !settings.username.is_empty() && user == settings.username {
+            Some(settings.password.clone())
+        } else {
+            element.emit_by_name::<Option<String>>("get-password", &[&user, &info.peer.to_string()])
+        }
+    });
     let lookup = |user: &str| password.clone().filter(|_| Some(user) == requested);
     let mut auth_state = imp.auth.lock().unwrap();
-    let decision =
-        auth_state
-            .adobe
-            .check_connect(&info.app, info.tc_url.as_deref(), Instant::now(), &lookup);
+    let decision = auth_state.adobe.check_query(query, Instant::now(), &lookup);
     match decision {
         ConnectAuth::Accepted { user } => {
             auth_state.brake.record_success(ip);

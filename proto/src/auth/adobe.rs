@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use md5::{Digest, Md5};
 
-use super::query::{split_authmod, AuthQuery};
+use super::query::AuthQuery;
 use super::token::random_token;
 
 /// Step 1. FFmpeg and rtmp2 look for `code=403 need auth`, all three for `authmod=adobe`.
@@ -248,13 +248,20 @@ impl AdobeAuth {
         now: Instant,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> ConnectAuth {
-        let suffix = split_authmod(app)
-            .1
-            .or_else(|| tc_url.and_then(|t| split_authmod(t).1));
-        let Some(suffix) = suffix else {
+        self.check_query(AuthQuery::of_connect(app, tc_url).as_ref(), now, lookup)
+    }
+
+    /// [`AdobeAuth::check_connect`] for a query the caller already parsed
+    /// ([`AuthQuery::of_connect`]), so one connect is parsed once.
+    pub fn check_query(
+        &mut self,
+        query: Option<&AuthQuery<'_>>,
+        now: Instant,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> ConnectAuth {
+        let Some(query) = query else {
             return reject(AuthFailure::NeedAuth, NEED_AUTH_DESCRIPTION);
         };
-        let query = AuthQuery::parse(suffix);
         if query.authmod != "adobe" {
             // Another scheme (llnw, ...): say which one this server speaks.
             return reject(AuthFailure::Malformed, NEED_AUTH_DESCRIPTION);

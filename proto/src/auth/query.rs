@@ -34,6 +34,15 @@ pub struct AuthQuery<'a> {
 }
 
 impl<'a> AuthQuery<'a> {
+    /// The auth query of a connect command, parsed once: from the `app` property's suffix, else
+    /// from the tcUrl's (clients put it in either). None when neither carries one.
+    pub fn of_connect(app: &'a str, tc_url: Option<&'a str>) -> Option<Self> {
+        split_authmod(app)
+            .1
+            .or_else(|| tc_url.and_then(|t| split_authmod(t).1))
+            .map(AuthQuery::parse)
+    }
+
     /// Reads the pairs of an auth suffix such as `authmod=adobe&user=alice`. The first occurrence
     /// of a key wins, so a repeated key cannot change what an earlier check saw.
     pub fn parse(q: &'a str) -> Self {
