@@ -1,12 +1,13 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
-//! Who may connect and who may publish: the element's answers to the socket layer.
+//! Who may connect and who may publish to one element: its policy (credentials, brake, stream
+//! key, one publisher at a time), decided from a fresh copy of its settings. Which element of a
+//! port a connection goes to is decided in port.rs.
 //!
 //! Every decision reads a fresh copy of the settings, so credentials and keys rotated while
 //! PLAYING apply to the next connect while sessions in flight keep going.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -14,19 +15,17 @@ use gst::subclass::prelude::*;
 
 use super::outputs::OutputConfig;
 use super::pad_queues::Limits;
-use super::port::SharedPort;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
 use crate::auth::{self, AdobeAuth, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth};
 use crate::rtmp::Amf0Value;
 use crate::server::{
-    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, Publisher,
-    RefusalReason, Rejection,
+    CloseReason, ConnectAccepted, ConnectInfo, Publisher, RefusalReason, Rejection,
 };
 use crate::CAT;
 
-const CONNECT_REJECTED: &str = "NetConnection.Connect.Rejected";
-const PUBLISH_DENIED: &str = "NetStream.Publish.Denied";
+pub(super) const CONNECT_REJECTED: &str = "NetConnection.Connect.Rejected";
+pub(super) const PUBLISH_DENIED: &str = "NetStream.Publish.Denied";
 const PUBLISH_BAD_NAME: &str = "NetStream.Publish.BadName";
 
 /// Authentication state shared by all connections of one element.
@@ -44,7 +43,11 @@ impl AuthState {
     }
 }
 
-fn reject(code: &'static str, reason: RefusalReason, description: impl Into<String>) -> Rejection {
+pub(super) fn reject(
+    code: &'static str,
+    reason: RefusalReason,
+    description: impl Into<String>,
+) -> Rejection {
     Rejection {
         code,
         description: description.into(),
@@ -52,111 +55,9 @@ fn reject(code: &'static str, reason: RefusalReason, description: impl Into<Stri
     }
 }
 
-/// The socket layer's view of a port: routes each connect and publish to the element on that
-/// port whose application, credentials and stream key fit. Holds only weak references, so
-/// connection threads never keep a disposed element or port alive.
-pub(super) struct Router {
-    port: Weak<SharedPort>,
-}
-
-impl Router {
-    pub fn new(port: Weak<SharedPort>) -> Self {
-        Router { port }
-    }
-
-    fn elements_for_app(&self, app: &str) -> Vec<(u64, super::RtmpServerSrc)> {
-        let Some(port) = self.port.upgrade() else {
-            return Vec::new();
-        };
-        let app = auth::split_authmod(app).0.trim_end_matches('/');
-        port.active_elements()
-            .into_iter()
-            .filter(|(_, e)| e.imp().settings.lock().unwrap().application == app)
-            .collect()
-    }
-}
-
-impl Router {
-    /// Routes a connect to the element serving its application and decides it there.
-    fn route_connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Refusal> {
-        let candidates = self.elements_for_app(&info.app);
-        let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
-        // Parsed once here, then only read.
-        let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
-        // Several elements may serve one application with different keys; the key is only
-        // known at publish. Authenticate against the one that knows the requested user.
-        let user = query.as_ref().and_then(|q| q.user);
-        let chosen = candidates
-            .iter()
-            .find(|(_, e)| {
-                let settings = e.imp().settings.lock().unwrap();
-                user.is_some_and(|u| u == settings.username)
-            })
-            .or_else(|| {
-                candidates
-                    .iter()
-                    .find(|(_, e)| e.imp().has_password_handler())
-            })
-            .or_else(|| candidates.first());
-        let Some((route, element)) = chosen else {
-            let rejection = reject(
-                CONNECT_REJECTED,
-                RefusalReason::BadApplication,
-                format!("application '{app}' not found"),
-            );
-            if let Some(port) = self.port.upgrade() {
-                // Tell every element on the port: the application may be a typo of theirs.
-                let elements = port.active_elements();
-                if elements.is_empty() {
-                    gst::warning!(CAT, "connect from {} rejected: {app} not served", info.peer);
-                    port.counters.rejected(rejection.reason);
-                }
-                for (_, e) in elements {
-                    e.imp().post_rejected(info.peer, user, &rejection);
-                }
-            }
-            return Err(Refusal::Reject(rejection));
-        };
-        let imp = element.imp();
-        let settings = imp.settings.lock().unwrap().clone();
-        if !info.brake_served {
-            if let Some(delay) = brake_delay(element, info, query.as_ref(), &settings) {
-                return Err(Refusal::Delay(delay));
-            }
-        }
-        let result =
-            decide_connect(element, info, query.as_ref(), &settings).map(|mut accepted| {
-                accepted.accepted_by = Some(*route);
-                accepted
-            });
-        if let Err(rejection) = &result {
-            // The challenge step is part of every successful Adobe login: not worth a warning.
-            if rejection.reason.is_login_step() {
-                gst::debug!(
-                    CAT,
-                    obj = element,
-                    "connect from {}: {}",
-                    info.peer,
-                    rejection.reason
-                );
-            } else {
-                imp.post_rejected(info.peer, user, rejection);
-            }
-        }
-        result.map_err(Refusal::Reject)
-    }
-}
-
-/// Why a connect is not accepted now.
-enum Refusal {
-    Reject(Rejection),
-    /// The brute-force brake: decide after this long.
-    Delay(Duration),
-}
-
 /// How long the brute-force brake holds a connect carrying an Adobe response from an address
 /// with recent failures (it is a timer in the front door, holding no thread).
-fn brake_delay(
+pub(super) fn brake_delay(
     element: &super::RtmpServerSrc,
     info: &ConnectInfo,
     query: Option<&auth::AuthQuery<'_>>,
@@ -187,114 +88,8 @@ fn brake_delay(
     }
 }
 
-impl IngestHandler for Router {
-    fn connection_opened(&self, _peer: SocketAddr) {
-        if let Some(port) = self.port.upgrade() {
-            port.counters.opened();
-        }
-    }
-
-    fn connection_refused(&self, _peer: SocketAddr, reason: RefusalReason) {
-        if let Some(port) = self.port.upgrade() {
-            port.counters.rejected(reason);
-        }
-    }
-
-    fn connection_closed(
-        &self,
-        _info: Option<&ConnectInfo>,
-        _peer: SocketAddr,
-        reason: CloseReason,
-    ) {
-        if let Some(port) = self.port.upgrade() {
-            port.counters.closed(reason);
-        }
-    }
-
-    fn connect(&self, info: &ConnectInfo) -> ConnectVerdict {
-        match self.route_connect(info) {
-            Ok(accepted) => ConnectVerdict::Accept(accepted),
-            Err(Refusal::Reject(rejection)) => ConnectVerdict::Reject(rejection),
-            Err(Refusal::Delay(delay)) => ConnectVerdict::Delay(delay),
-        }
-    }
-
-    fn publish(
-        &self,
-        info: &ConnectInfo,
-        stream_key: &str,
-        publish_type: Option<&str>,
-    ) -> Result<Box<dyn Publisher>, Rejection> {
-        let candidates = self.elements_for_app(&info.app);
-        let key_of = |e: &super::RtmpServerSrc| e.imp().settings.lock().unwrap().stream_key.clone();
-        // An exact key match wins over an element that accepts any key.
-        let target = candidates
-            .iter()
-            .find(|(_, e)| key_of(e) == stream_key)
-            .or_else(|| candidates.iter().find(|(_, e)| key_of(e).is_empty()));
-        let Some((route, element)) = target else {
-            let rejection = reject(
-                PUBLISH_DENIED,
-                RefusalReason::BadStreamKey,
-                "stream key rejected",
-            );
-            for (_, e) in &candidates {
-                e.imp()
-                    .post_rejected(info.peer, info.user.as_deref(), &rejection);
-            }
-            if candidates.is_empty() {
-                gst::warning!(
-                    CAT,
-                    "publish from {} rejected: no element serves it",
-                    info.peer
-                );
-                if let Some(port) = self.port.upgrade() {
-                    port.counters.rejected(rejection.reason);
-                }
-            }
-            return Err(rejection);
-        };
-        if Some(*route) != info.accepted_by && !same_credentials(info, element, &candidates) {
-            let rejection = reject(
-                PUBLISH_DENIED,
-                RefusalReason::BadCredentialsForKey,
-                "stream key rejected",
-            );
-            element
-                .imp()
-                .post_rejected(info.peer, info.user.as_deref(), &rejection);
-            return Err(rejection);
-        }
-        element_publish(element, info, stream_key, publish_type)
-    }
-}
-
-/// A connection authenticated by one element may publish to another of the same application
-/// only if that one would have accepted the same credentials.
-fn same_credentials(
-    info: &ConnectInfo,
-    target: &super::RtmpServerSrc,
-    candidates: &[(u64, super::RtmpServerSrc)],
-) -> bool {
-    let target_settings = target.imp().settings.lock().unwrap().clone();
-    if !target_settings.auth_required() && !target.imp().has_password_handler() {
-        return true;
-    }
-    let Some(user) = info.user.as_deref() else {
-        return false;
-    };
-    let Some((_, by)) = candidates
-        .iter()
-        .find(|(id, _)| Some(*id) == info.accepted_by)
-    else {
-        return false;
-    };
-    let by_settings = by.imp().settings.lock().unwrap().clone();
-    user == target_settings.username && by_settings.password == target_settings.password
-}
-
 /// The publish checks of one element, once the router chose it.
-fn element_publish(
+pub(super) fn element_publish(
     element: &super::RtmpServerSrc,
     info: &ConnectInfo,
     stream_key: &str,
@@ -420,7 +215,7 @@ fn element_publish(
 }
 
 /// Whether a connect carries an Adobe challenge response (the third connect of a login).
-fn has_response(query: Option<&auth::AuthQuery<'_>>) -> bool {
+pub(super) fn has_response(query: Option<&auth::AuthQuery<'_>>) -> bool {
     query.is_some_and(|q| q.response.is_some())
 }
 
@@ -452,7 +247,7 @@ fn enhanced_rtmp_capabilities(command_object: &Amf0Value) -> Vec<(String, Amf0Va
     ]
 }
 
-fn decide_connect(
+pub(super) fn decide_connect(
     element: &super::RtmpServerSrc,
     info: &ConnectInfo,
     query: Option<&auth::AuthQuery<'_>>,

@@ -1,23 +1,34 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
-//! Ports shared by several elements of one process.
+//! Ports shared by several elements of one process, and the routing of their connections.
 //!
 //! Several `rtmpserversrc` elements may listen on the same address and port; each connect is
-//! routed to the element whose application (and later, stream key) matches. The listener is
+//! routed to the element whose application (and later, stream key) matches, which then decides
+//! by its own policy (ingest.rs). The listener is
 //! reference-counted: it closes when the last element leaves, and an element leaving closes only
 //! its own publisher.
 
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
+use gst::subclass::prelude::*;
 
-use super::ingest::Router;
+use super::ingest::{
+    brake_delay, decide_connect, element_publish, reject, CONNECT_REJECTED, PUBLISH_DENIED,
+};
 use super::stats::Counters;
-use crate::server::{Listener, ServerConfig};
+use crate::auth;
+use crate::server::{
+    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, Listener, Publisher,
+    RefusalReason, Rejection, ServerConfig,
+};
+use crate::CAT;
 
 /// (address as configured, port, TLS): a port is shared only between elements that agree.
 type PortKey = (String, u16, bool);
@@ -135,4 +146,212 @@ impl SharedPort {
             connections.close(id);
         }
     }
+}
+
+/// The socket layer's view of a port: routes each connect and publish to the element on that
+/// port whose application, credentials and stream key fit. Holds only weak references, so
+/// connection threads never keep a disposed element or port alive.
+pub(super) struct Router {
+    port: Weak<SharedPort>,
+}
+
+impl Router {
+    pub fn new(port: Weak<SharedPort>) -> Self {
+        Router { port }
+    }
+
+    fn elements_for_app(&self, app: &str) -> Vec<(u64, super::RtmpServerSrc)> {
+        let Some(port) = self.port.upgrade() else {
+            return Vec::new();
+        };
+        let app = auth::split_authmod(app).0.trim_end_matches('/');
+        port.active_elements()
+            .into_iter()
+            .filter(|(_, e)| e.imp().settings.lock().unwrap().application == app)
+            .collect()
+    }
+}
+
+impl Router {
+    /// Routes a connect to the element serving its application and decides it there.
+    fn route_connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Refusal> {
+        let candidates = self.elements_for_app(&info.app);
+        let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
+        // Parsed once here, then only read.
+        let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
+        // Several elements may serve one application with different keys; the key is only
+        // known at publish. Authenticate against the one that knows the requested user.
+        let user = query.as_ref().and_then(|q| q.user);
+        let chosen = candidates
+            .iter()
+            .find(|(_, e)| {
+                let settings = e.imp().settings.lock().unwrap();
+                user.is_some_and(|u| u == settings.username)
+            })
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find(|(_, e)| e.imp().has_password_handler())
+            })
+            .or_else(|| candidates.first());
+        let Some((route, element)) = chosen else {
+            let rejection = reject(
+                CONNECT_REJECTED,
+                RefusalReason::BadApplication,
+                format!("application '{app}' not found"),
+            );
+            if let Some(port) = self.port.upgrade() {
+                // Tell every element on the port: the application may be a typo of theirs.
+                let elements = port.active_elements();
+                if elements.is_empty() {
+                    gst::warning!(CAT, "connect from {} rejected: {app} not served", info.peer);
+                    port.counters.rejected(rejection.reason);
+                }
+                for (_, e) in elements {
+                    e.imp().post_rejected(info.peer, user, &rejection);
+                }
+            }
+            return Err(Refusal::Reject(rejection));
+        };
+        let imp = element.imp();
+        let settings = imp.settings.lock().unwrap().clone();
+        if !info.brake_served {
+            if let Some(delay) = brake_delay(element, info, query.as_ref(), &settings) {
+                return Err(Refusal::Delay(delay));
+            }
+        }
+        let result =
+            decide_connect(element, info, query.as_ref(), &settings).map(|mut accepted| {
+                accepted.accepted_by = Some(*route);
+                accepted
+            });
+        if let Err(rejection) = &result {
+            // The challenge step is part of every successful Adobe login: not worth a warning.
+            if rejection.reason.is_login_step() {
+                gst::debug!(
+                    CAT,
+                    obj = element,
+                    "connect from {}: {}",
+                    info.peer,
+                    rejection.reason
+                );
+            } else {
+                imp.post_rejected(info.peer, user, rejection);
+            }
+        }
+        result.map_err(Refusal::Reject)
+    }
+}
+
+/// Why a connect is not accepted now.
+enum Refusal {
+    Reject(Rejection),
+    /// The brute-force brake: decide after this long.
+    Delay(Duration),
+}
+
+impl IngestHandler for Router {
+    fn connection_opened(&self, _peer: SocketAddr) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.opened();
+        }
+    }
+
+    fn connection_refused(&self, _peer: SocketAddr, reason: RefusalReason) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.rejected(reason);
+        }
+    }
+
+    fn connection_closed(
+        &self,
+        _info: Option<&ConnectInfo>,
+        _peer: SocketAddr,
+        reason: CloseReason,
+    ) {
+        if let Some(port) = self.port.upgrade() {
+            port.counters.closed(reason);
+        }
+    }
+
+    fn connect(&self, info: &ConnectInfo) -> ConnectVerdict {
+        match self.route_connect(info) {
+            Ok(accepted) => ConnectVerdict::Accept(accepted),
+            Err(Refusal::Reject(rejection)) => ConnectVerdict::Reject(rejection),
+            Err(Refusal::Delay(delay)) => ConnectVerdict::Delay(delay),
+        }
+    }
+
+    fn publish(
+        &self,
+        info: &ConnectInfo,
+        stream_key: &str,
+        publish_type: Option<&str>,
+    ) -> Result<Box<dyn Publisher>, Rejection> {
+        let candidates = self.elements_for_app(&info.app);
+        let key_of = |e: &super::RtmpServerSrc| e.imp().settings.lock().unwrap().stream_key.clone();
+        // An exact key match wins over an element that accepts any key.
+        let target = candidates
+            .iter()
+            .find(|(_, e)| key_of(e) == stream_key)
+            .or_else(|| candidates.iter().find(|(_, e)| key_of(e).is_empty()));
+        let Some((route, element)) = target else {
+            let rejection = reject(
+                PUBLISH_DENIED,
+                RefusalReason::BadStreamKey,
+                "stream key rejected",
+            );
+            for (_, e) in &candidates {
+                e.imp()
+                    .post_rejected(info.peer, info.user.as_deref(), &rejection);
+            }
+            if candidates.is_empty() {
+                gst::warning!(
+                    CAT,
+                    "publish from {} rejected: no element serves it",
+                    info.peer
+                );
+                if let Some(port) = self.port.upgrade() {
+                    port.counters.rejected(rejection.reason);
+                }
+            }
+            return Err(rejection);
+        };
+        if Some(*route) != info.accepted_by && !same_credentials(info, element, &candidates) {
+            let rejection = reject(
+                PUBLISH_DENIED,
+                RefusalReason::BadCredentialsForKey,
+                "stream key rejected",
+            );
+            element
+                .imp()
+                .post_rejected(info.peer, info.user.as_deref(), &rejection);
+            return Err(rejection);
+        }
+        element_publish(element, info, stream_key, publish_type)
+    }
+}
+
+/// A connection authenticated by one element may publish to another of the same application
+/// only if that one would have accepted the same credentials.
+fn same_credentials(
+    info: &ConnectInfo,
+    target: &super::RtmpServerSrc,
+    candidates: &[(u64, super::RtmpServerSrc)],
+) -> bool {
+    let target_settings = target.imp().settings.lock().unwrap().clone();
+    if !target_settings.auth_required() && !target.imp().has_password_handler() {
+        return true;
+    }
+    let Some(user) = info.user.as_deref() else {
+        return false;
+    };
+    let Some((_, by)) = candidates
+        .iter()
+        .find(|(id, _)| Some(*id) == info.accepted_by)
+    else {
+        return false;
+    };
+    let by_settings = by.imp().settings.lock().unwrap().clone();
+    user == target_settings.username && by_settings.password == target_settings.password
 }
