@@ -14,7 +14,7 @@ use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 
 use crate::rtmp::message::type_id;
 use crate::rtmp::{Amf0Value, ChunkLimits, ChunkReader, ChunkWriter, Command};
-use crate::util::{now_ns, Args};
+use crate::util::now_ns;
 
 const READ_SIZE: usize = 64 * 1024;
 
@@ -215,11 +215,31 @@ fn serve_inner(stream: &mut TcpStream, parse: bool, c: &mut Conn) -> Result<(), 
     }
 }
 
-pub fn main(args: &[String]) -> Result<(), String> {
-    let a = Args::parse(args, &["parse", "exit"])?;
-    let port: u16 = a.num("port", 0)?;
-    let conns: usize = a.num("conns", 1)?;
-    let parse = a.flag("parse");
+/// `rtmpbench floor`: handshake, connect/createStream/publish replies, then reads the bytes.
+/// Prints "LISTENING port", then "DONE {json}" after N connections ended.
+#[derive(clap::Args)]
+pub struct FloorArgs {
+    /// Port to listen on (0: a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Connections to serve before reporting.
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Reassemble chunks to stamp each message's arrival (for the latency floor).
+    #[arg(long)]
+    parse: bool,
+    /// Per-message arrival log (TSV, with --parse).
+    #[arg(long)]
+    log: Option<String>,
+    /// Exit after reporting instead of waiting to be killed.
+    #[arg(long)]
+    exit: bool,
+}
+
+pub fn main(a: FloorArgs) -> Result<(), String> {
+    let port = a.port;
+    let conns = a.conns;
+    let parse = a.parse;
     let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("bind: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     println!("LISTENING {port}");
@@ -242,7 +262,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
             Err(_) => break,
         }
     }
-    if let Some(path) = a.get("log") {
+    if let Some(path) = a.log.as_deref() {
         let mut out = String::from("conn\tkind\tts\tsize\tcoded\tt_ns\n");
         for c in &done {
             for (k, ts, size, coded, t) in &c.log {
@@ -255,22 +275,18 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
         std::fs::write(path, out).map_err(|e| format!("{path}: {e}"))?;
     }
-    let errors: Vec<String> = done
-        .iter()
-        .filter_map(|c| c.error.as_ref())
-        .map(|e| crate::util::json_str(e))
-        .collect();
-    println!(
-        "DONE {{\"conns\":{},\"bytes\":{},\"media_messages\":{},\"first_ns\":{},\"last_ns\":{},\"errors\":[{}]}}",
-        done.len(),
-        done.iter().map(|c| c.bytes).sum::<u64>(),
-        done.iter().map(|c| c.media_messages).sum::<u64>(),
-        done.iter().map(|c| c.first_ns).filter(|&t| t > 0).min().unwrap_or(0),
-        done.iter().map(|c| c.last_ns).max().unwrap_or(0),
-        errors.join(",")
-    );
+    let errors: Vec<&String> = done.iter().filter_map(|c| c.error.as_ref()).collect();
+    let summary = serde_json::json!({
+        "conns": done.len(),
+        "bytes": done.iter().map(|c| c.bytes).sum::<u64>(),
+        "media_messages": done.iter().map(|c| c.media_messages).sum::<u64>(),
+        "first_ns": done.iter().map(|c| c.first_ns).filter(|&t| t > 0).min().unwrap_or(0),
+        "last_ns": done.iter().map(|c| c.last_ns).max().unwrap_or(0),
+        "errors": errors,
+    });
+    println!("DONE {summary}");
     let _ = std::io::stdout().flush();
-    if !a.flag("exit") {
+    if !a.exit {
         // Wait to be killed: the harness reads our CPU time now.
         loop {
             thread::park();

@@ -11,14 +11,28 @@
 use std::time::{Duration, Instant};
 
 use crate::publish::{handshaken, open, parse_url};
-use crate::util::Args;
 
-pub fn main(args: &[String]) -> Result<(), String> {
-    let a = Args::parse(args, &["publish"])?;
-    let url = a.get("url").ok_or("--url is required")?.to_string();
-    let conns: usize = a.num("conns", 1usize)?;
-    let duration: f64 = a.num("duration", 10.0f64)?;
-    let publish = a.flag("publish");
+/// `rtmpbench hold`: see the module's documentation.
+#[derive(clap::Args)]
+pub struct HoldArgs {
+    /// rtmp://host:port/app/key (`{i}` is the connection index).
+    #[arg(long)]
+    url: String,
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Seconds to hold the connections.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Connect and publish (no media) instead of only finishing the handshake.
+    #[arg(long)]
+    publish: bool,
+}
+
+pub fn main(a: HoldArgs) -> Result<(), String> {
+    let url = a.url;
+    let conns = a.conns;
+    let duration = a.duration;
+    let publish = a.publish;
     let timeout = Duration::from_secs(10);
     let start = Instant::now();
     let mut held = Vec::with_capacity(conns);
@@ -51,10 +65,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
             !matches!(s.peek(&mut b), Ok(0))
         })
         .count();
-    println!(
-        "{{\"requested\": {conns}, \"opened\": {}, \"alive\": {alive}, \"open_seconds\": {opened_in:.2}, \"errors\": {:?}}}",
-        held.len(),
-        errors
-    );
+    let summary = serde_json::json!({
+        "requested": conns,
+        "opened": held.len(),
+        "alive": alive,
+        "open_seconds": opened_in,
+        "errors": errors,
+    });
+    println!("{summary}");
     Ok(())
 }

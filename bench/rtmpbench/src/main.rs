@@ -22,13 +22,25 @@ mod publish;
 mod rtmp;
 mod util;
 
+use clap::Parser;
+
+/// Benchmark tools for gst-plugin-rtmpserver (see bench/README.md).
+#[derive(Parser)]
+#[command(name = "rtmpbench")]
+enum Cli {
+    /// Replay publisher: publishes an FLV clip over N connections.
+    Publish(publish::PublishArgs),
+    /// Minimal receiver (the cost floor).
+    Floor(floor::FloorArgs),
+    /// Idle connections: N handshaken (or publishing) connections held open.
+    Hold(hold::HoldArgs),
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("publish") => publish::main(&args[1..]),
-        Some("floor") => floor::main(&args[1..]),
-        Some("hold") => hold::main(&args[1..]),
-        _ => Err("usage: rtmpbench publish|floor|hold [options] (see src/main.rs)".into()),
+    let result = match Cli::parse() {
+        Cli::Publish(args) => publish::main(args),
+        Cli::Floor(args) => floor::main(args),
+        Cli::Hold(args) => hold::main(args),
     };
     if let Err(e) = result {
         eprintln!("rtmpbench: {e}");

@@ -16,7 +16,7 @@ use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use crate::flv;
 use crate::rtmp::message::type_id;
 use crate::rtmp::{Amf0Value, ChunkLimits, ChunkReader, ChunkWriter, Command, RawMessage};
-use crate::util::{json_str, now_ns, Args};
+use crate::util::now_ns;
 
 const CSID_CONTROL: u32 = 2;
 const CSID_COMMAND: u32 = 3;
@@ -524,23 +524,58 @@ fn rechunk(p: &Prepared, stream_id: u32, chunk_size: u32) -> Prepared {
     }
 }
 
-pub fn main(args: &[String]) -> Result<(), String> {
-    let a = Args::parse(args, &["fast", "idle"])?;
-    let url = a.get("url").ok_or("--url is required")?.to_string();
-    let file = a.get("file").ok_or("--file is required")?;
-    let conns: usize = a.num("conns", 1)?;
-    let port_base: u32 = a.num("port-base", 0)?;
-    let duration_s: f64 = a.num("duration", 0.0)?;
-    let chunk_size: u32 = a.num("chunk-size", 4096)?;
-    let realtime = !a.flag("fast");
-    let spread_ms: u64 = a.num("spread-ms", if conns > 1 { 1000 } else { 0 })?;
-    let timeout_s: f64 = a.num("timeout", 10.0)?;
-    let timeout = Duration::from_secs_f64(timeout_s);
-    // --idle: send only the headers, then hold the connection for --duration seconds.
-    let idle = a.flag("idle").then(|| Duration::from_secs_f64(duration_s));
-    // --hold-ms: wait this long between publishing and the first message (servers that refuse
-    // players before the stream exists need the players to join in between).
-    let hold = Duration::from_millis(a.num("hold-ms", 0)?);
+/// `rtmpbench publish`: `{i}` in the URL is the connection index, `{port}` is port-base + i.
+/// Prints a JSON summary; --log writes when the last byte of each message entered the socket.
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// rtmp://host:port/app/key (with `{i}` and `{port}` templates).
+    #[arg(long)]
+    url: String,
+    /// The FLV clip to replay.
+    #[arg(long)]
+    file: String,
+    /// Connections (publishers).
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    #[arg(long, default_value_t = 0)]
+    port_base: u32,
+    /// Seconds of the clip to send (0: all).
+    #[arg(long, default_value_t = 0.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 4096)]
+    chunk_size: u32,
+    /// As fast as the socket takes it, instead of real time.
+    #[arg(long, conflicts_with = "idle")]
+    fast: bool,
+    /// Send only the metadata and sequence headers, then hold the connection --duration s.
+    #[arg(long)]
+    idle: bool,
+    /// Connection starts spread over this many ms (default 1000 with several connections).
+    #[arg(long)]
+    spread_ms: Option<u64>,
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Wait this long between publishing and the first message (servers that refuse players
+    /// before the stream exists need the players to join in between).
+    #[arg(long, default_value_t = 0)]
+    hold_ms: u64,
+    /// Per-message send log (TSV).
+    #[arg(long)]
+    log: Option<String>,
+}
+
+pub fn main(a: PublishArgs) -> Result<(), String> {
+    let url = a.url.clone();
+    let file = a.file.as_str();
+    let conns = a.conns;
+    let port_base = a.port_base;
+    let duration_s = a.duration;
+    let chunk_size = a.chunk_size;
+    let realtime = !a.fast;
+    let spread_ms = a.spread_ms.unwrap_or(if conns > 1 { 1000 } else { 0 });
+    let timeout = Duration::from_secs_f64(a.timeout);
+    let idle = a.idle.then(|| Duration::from_secs_f64(duration_s));
+    let hold = Duration::from_millis(a.hold_ms);
 
     let clip = flv::read(file).map_err(|e| format!("{file}: {e}"))?;
     let prepared = Arc::new(prepare(
@@ -584,7 +619,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .map(|h| h.join().expect("publisher thread panicked"))
         .collect();
 
-    if let Some(path) = a.get("log") {
+    if let Some(path) = a.log.as_deref() {
         let mut out = String::from("conn\tlport\tkind\tts\tsize\tcoded\tsent_ns\tlag_us\n");
         for r in &results {
             for s in &r.log {
@@ -623,11 +658,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .count();
     let errors: Vec<String> = results
         .iter()
-        .filter_map(|r| {
-            r.error
-                .as_ref()
-                .map(|e| json_str(&format!("conn {}: {e}", r.conn)))
-        })
+        .filter_map(|r| r.error.as_ref().map(|e| format!("conn {}: {e}", r.conn)))
         .collect();
     let start = results
         .iter()
@@ -647,14 +678,22 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .filter(|m| m.kind == flv::AUDIO)
         .count();
     let media_ms = prepared.msgs.iter().map(|m| m.rel_ms).max().unwrap_or(0);
-    println!(
-        "{{\"conns\":{conns},\"complete\":{complete},\"messages_per_conn\":{expected},\"video_per_conn\":{video},\"audio_per_conn\":{audio},\"media_ms\":{media_ms},\"bytes\":{},\"start_ns\":{start},\"end_ns\":{end},\"lag_ms_p50\":{},\"lag_ms_p99\":{},\"lag_ms_max\":{},\"errors\":[{}]}}",
-        results.iter().map(|r| r.bytes).sum::<u64>(),
-        pct(0.5),
-        pct(0.99),
-        pct(1.0),
-        errors.join(",")
-    );
+    let summary = serde_json::json!({
+        "conns": conns,
+        "complete": complete,
+        "messages_per_conn": expected,
+        "video_per_conn": video,
+        "audio_per_conn": audio,
+        "media_ms": media_ms,
+        "bytes": results.iter().map(|r| r.bytes).sum::<u64>(),
+        "start_ns": start,
+        "end_ns": end,
+        "lag_ms_p50": pct(0.5),
+        "lag_ms_p99": pct(0.99),
+        "lag_ms_max": pct(1.0),
+        "errors": errors,
+    });
+    println!("{summary}");
     if complete == conns {
         Ok(())
     } else {
