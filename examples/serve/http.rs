@@ -1,13 +1,10 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
-//! A tiny HTTP/1.1 server (std::net, a thread per request, GET only, `Connection: close`).
-//! It serves a fixed set of routes and, under `/hls/`, only plain file names in the output
-//! directory: no paths, so no way out of it.
+//! The demo's HTTP server (tiny_http, GET only). It serves a fixed set of routes and, under
+//! `/hls/`, only plain file names in the output directory: no paths, so no way out of it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gst::prelude::*;
 
@@ -16,7 +13,7 @@ use super::{json, Shared};
 const PAGE: &str = include_str!("../../demo/index.html");
 
 struct Response {
-    status: &'static str,
+    status: u16,
     content_type: &'static str,
     cache: &'static str,
     body: Vec<u8>,
@@ -25,14 +22,14 @@ struct Response {
 impl Response {
     fn ok(content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
         Response {
-            status: "200 OK",
+            status: 200,
             content_type,
             cache: "no-cache",
             body: body.into(),
         }
     }
 
-    fn error(status: &'static str, text: &str) -> Self {
+    fn error(status: u16, text: &str) -> Self {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
@@ -42,52 +39,37 @@ impl Response {
     }
 }
 
+/// Serves the page, the player, the HLS output and `/stats` (tiny_http: HTTP/1.1 parsing,
+/// keep-alive and a thread per request are its business).
 pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    for stream in listener.incoming().flatten() {
+    let server = match tiny_http::Server::from_listener(listener, None) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("HTTP server: {err}");
+            return;
+        }
+    };
+    for request in server.incoming_requests() {
         let shared = shared.clone();
-        std::thread::spawn(move || {
-            let _ = handle(stream, &shared);
-        });
+        std::thread::spawn(move || handle(request, &shared));
     }
 }
 
-fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.by_ref().take(8192).read_line(&mut request_line)?;
-    // The headers are read and ignored (at most 64 KiB of them).
-    let mut header_bytes = 0;
-    loop {
-        let mut line = String::new();
-        let n = reader.by_ref().take(8192).read_line(&mut line)?;
-        header_bytes += n;
-        if n == 0 || line == "\r\n" || line == "\n" || header_bytes > 65536 {
-            break;
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let response = if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        Response::error("400 Bad Request", "not an HTTP/1.x request")
-    } else if method != "GET" {
-        Response::error("405 Method Not Allowed", "GET only")
+fn handle(request: tiny_http::Request, shared: &Shared) {
+    let response = if *request.method() != tiny_http::Method::Get {
+        Response::error(405, "GET only")
     } else {
-        route(target.split(['?', '#']).next().unwrap_or(""), shared)
+        route(request.url().split(['?', '#']).next().unwrap_or(""), shared)
     };
-    let mut stream = stream;
-    write!(
-        stream,
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: {}\r\n\
-         X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        response.status,
-        response.content_type,
-        response.body.len(),
-        response.cache
-    )?;
-    stream.write_all(&response.body)?;
-    stream.flush()
+    let header = |name: &str, value: &str| {
+        tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("a valid header")
+    };
+    let reply = tiny_http::Response::from_data(response.body)
+        .with_status_code(response.status)
+        .with_header(header("Content-Type", response.content_type))
+        .with_header(header("Cache-Control", response.cache))
+        .with_header(header("X-Content-Type-Options", "nosniff"));
+    let _ = request.respond(reply);
 }
 
 fn route(path: &str, shared: &Shared) -> Response {
@@ -101,7 +83,7 @@ fn route(path: &str, shared: &Shared) -> Response {
                     ..Response::ok("text/javascript", body)
                 },
                 Err(_) => Response::error(
-                    "404 Not Found",
+                    404,
                     &format!("{} is missing: run `npm ci` in demo/", file.display()),
                 ),
             }
@@ -109,7 +91,7 @@ fn route(path: &str, shared: &Shared) -> Response {
         "/stats" => Response::ok("application/json", stats(shared)),
         _ => match path.strip_prefix("/hls/") {
             Some(name) => hls_file(name, shared),
-            None => Response::error("404 Not Found", "no such page"),
+            None => Response::error(404, "no such page"),
         },
     }
 }
@@ -126,14 +108,11 @@ fn hls_file(name: &str, shared: &Shared) -> Response {
         _ => "",
     };
     if !plain || content_type.is_empty() {
-        return Response::error(
-            "404 Not Found",
-            "only the playlist and its segments are served here",
-        );
+        return Response::error(404, "only the playlist and its segments are served here");
     }
     match std::fs::read(shared.out.join(name)) {
         Ok(body) => Response::ok(content_type, body),
-        Err(_) => Response::error("404 Not Found", "no such file (yet)"),
+        Err(_) => Response::error(404, "no such file (yet)"),
     }
 }
 
@@ -143,7 +122,7 @@ fn stats(shared: &Shared) -> String {
     let element = shared.element.property::<gst::Structure>("stats");
     let playlist_ready = shared.out.join("playlist.m3u8").is_file();
     let live = shared.live.lock().unwrap();
-    let tracks: Vec<String> = live
+    let tracks: Vec<serde_json::Value> = live
         .tracks
         .iter()
         .map(|(name, t)| {
@@ -159,36 +138,40 @@ fn stats(shared: &Shared) -> String {
                 }
             }
             let (kbps, fps) = t.rates();
-            format!(
-                "{{\"pad\":{},\"format\":{},\"bytes\":{},\"frames\":{},\"keyframes\":{},\"kbps\":{},\"fps\":{}}}",
-                json::string(name),
-                json::string(&format),
-                t.bytes,
-                t.frames,
-                t.keyframes,
-                json::number(kbps),
-                json::number(fps)
-            )
+            serde_json::json!({
+                "pad": name,
+                "format": format,
+                "bytes": t.bytes,
+                "frames": t.frames,
+                "keyframes": t.keyframes,
+                "kbps": json::number(kbps),
+                "fps": json::number(fps),
+            })
         })
         .collect();
-    let last = |key: &str| live.last.get(key).cloned().unwrap_or_else(|| "null".into());
-    format!(
-        "{{\"live\":{},\"client\":{},\"live_seconds\":{},\"push_url\":{},\"playlist_ready\":{},\
-         \"tracks\":[{}],\"events\":{{\"publish_started\":{},\"publish_stopped\":{},\"rejected\":{}}},\
-         \"latest_event\":{},\"last_publish_started\":{},\"last_publish_stopped\":{},\"last_rejected\":{},\"element\":{}}}",
-        live.live,
-        live.client.as_deref().map_or("null".into(), json::string),
-        live.since.map_or("null".into(), |t| json::number(t.elapsed().as_secs_f64())),
-        json::string(&shared.push_url),
-        playlist_ready,
-        tracks.join(","),
-        live.started,
-        live.stopped,
-        live.rejected,
-        live.latest.map_or("null".into(), json::string),
-        last("publish-started"),
-        last("publish-stopped"),
-        last("rejected"),
-        json::structure(&element)
-    )
+    let last = |key: &str| {
+        live.last
+            .get(key)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    serde_json::json!({
+        "live": live.live,
+        "client": live.client,
+        "live_seconds": live.since.map(|t| json::number(t.elapsed().as_secs_f64())),
+        "push_url": shared.push_url,
+        "playlist_ready": playlist_ready,
+        "tracks": tracks,
+        "events": {
+            "publish_started": live.started,
+            "publish_stopped": live.stopped,
+            "rejected": live.rejected,
+        },
+        "latest_event": live.latest,
+        "last_publish_started": last("publish-started"),
+        "last_publish_stopped": last("publish-stopped"),
+        "last_rejected": last("rejected"),
+        "element": json::structure(&element),
+    })
+    .to_string()
 }

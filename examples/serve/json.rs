@@ -1,55 +1,34 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
-//! Just enough JSON for `/stats`: strings, and GstStructures (with their nested structures,
-//! arrays and lists) as objects, whatever fields the element puts in them.
-
-use std::fmt::Write;
+//! GstStructures as JSON (serde_json values) for `/stats`: objects of their fields, with nested
+//! structures, arrays and lists, whatever fields the element puts in them.
 
 use gst::prelude::*;
+use serde_json::{Map, Value};
 
-/// A JSON string literal.
-pub fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-pub fn number(x: f64) -> String {
+/// A number rounded to three decimals (null when not finite).
+pub fn number(x: f64) -> Value {
     if x.is_finite() {
-        format!("{}", (x * 1000.0).round() / 1000.0)
+        Value::from((x * 1000.0).round() / 1000.0)
     } else {
-        "null".into()
+        Value::Null
     }
 }
 
 /// A structure as an object of its fields (its name is not included).
-pub fn structure(s: &gst::StructureRef) -> String {
-    let fields: Vec<String> = s
+pub fn structure(s: &gst::StructureRef) -> Value {
+    let fields: Map<String, Value> = s
         .iter()
-        .map(|(name, value)| format!("{}:{}", string(name), self::value(value)))
+        .map(|(name, value)| (name.to_string(), self::value(value)))
         .collect();
-    format!("{{{}}}", fields.join(","))
+    Value::Object(fields)
 }
 
-fn value(v: &glib::Value) -> String {
+fn value(v: &glib::Value) -> Value {
     macro_rules! try_as {
         ($($t:ty),*) => {$(
             if let Ok(x) = v.get::<$t>() {
-                return x.to_string();
+                return Value::from(x);
             }
         )*};
     }
@@ -61,25 +40,21 @@ fn value(v: &glib::Value) -> String {
         return number(x.into());
     }
     if let Ok(s) = v.get::<Option<String>>() {
-        return s.as_deref().map_or("null".into(), string);
+        return s.map_or(Value::Null, Value::from);
     }
     if let Ok(s) = v.get::<gst::Structure>() {
         return structure(&s);
     }
-    let list: Option<Vec<String>> = if let Ok(a) = v.get::<gst::Array>() {
-        Some(a.iter().map(|x| value(x)).collect())
-    } else if let Ok(l) = v.get::<gst::List>() {
-        Some(l.iter().map(|x| value(x)).collect())
-    } else {
-        None
-    };
-    if let Some(items) = list {
-        return format!("[{}]", items.join(","));
+    if let Ok(a) = v.get::<gst::Array>() {
+        return Value::Array(a.iter().map(|x| value(x)).collect());
+    }
+    if let Ok(l) = v.get::<gst::List>() {
+        return Value::Array(l.iter().map(|x| value(x)).collect());
     }
     // Anything else (flags, enums, caps, ...) as GStreamer prints it.
-    let text = v
-        .serialize()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| format!("{v:?}"));
-    string(&text)
+    Value::from(
+        v.serialize()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| format!("{v:?}")),
+    )
 }

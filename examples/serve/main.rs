@@ -33,7 +33,7 @@ pub struct Live {
     pub rejected: u64,
     /// The latest publish-started / -stopped / -rejected messages, as JSON objects, and which
     /// of them came last.
-    pub last: BTreeMap<&'static str, String>,
+    pub last: BTreeMap<&'static str, serde_json::Value>,
     pub latest: Option<&'static str>,
     pub tracks: BTreeMap<String, Track>,
 }
