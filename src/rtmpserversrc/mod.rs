@@ -55,6 +55,7 @@ mod settle;
 mod stats;
 mod tags;
 mod timeline;
+mod tracks;
 
 glib::wrapper! {
     pub struct RtmpServerSrc(ObjectSubclass<imp::RtmpServerSrc>)

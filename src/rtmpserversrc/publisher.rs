@@ -15,16 +15,14 @@ use bytes::Bytes;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::caps::{self, VideoHints};
+use super::caps;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_stats::{PublishInfo, PublishStats};
 use super::settle::{should_settle, SettleFacts, SETTLE_WAIT};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
-use crate::flv::{
-    self, AudioCodec, AudioInfo, AudioPacket, ColorMetadata, LegacyAudioFormat, VideoCodec,
-    VideoPacket,
-};
+use super::tracks::{NotReady, Track, Tracks};
+use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
 use crate::rtmp::Amf0Value;
 use crate::server::{CloseReason, MediaMessage, Publisher};
 use crate::CAT;
@@ -101,43 +99,6 @@ impl PublishSlot {
     }
 }
 
-#[derive(Debug)]
-struct Track {
-    codec: Codec,
-    config: Option<Bytes>,
-    legacy_audio: Option<LegacyAudioFormat>,
-    /// Enhanced RTMP colorInfo metadata for this track's codec.
-    color: Option<ColorMetadata>,
-    /// Picture size from the latest keyframe, for codecs whose record has none (VP8/VP9).
-    frame_size: Option<(u32, u32)>,
-    /// Rate and channels from the latest frame header (MP3, AC-3, E-AC-3).
-    frame_audio: Option<AudioInfo>,
-    caps: Option<gst::Caps>,
-    /// The track has a pad.
-    exposed: bool,
-    /// The tags last sent on the pad.
-    tags: Option<gst::TagList>,
-    /// The next buffer starts a new session or follows a gap.
-    discont: bool,
-}
-
-impl Track {
-    fn new(codec: Codec) -> Self {
-        Track {
-            codec,
-            config: None,
-            legacy_audio: None,
-            color: None,
-            frame_size: None,
-            frame_audio: None,
-            caps: None,
-            exposed: false,
-            tags: None,
-            discont: true,
-        }
-    }
-}
-
 /// Per-publish settings, fixed when the publish is accepted.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PublishConfig {
@@ -152,11 +113,10 @@ pub(super) struct SessionPublisher {
     slot: Arc<PublishSlot>,
     config: PublishConfig,
     timeline: Option<Timeline>,
-    tracks: BTreeMap<TrackKey, Track>,
+    tracks: Tracks,
     /// From onMetaData: whether the publisher announced video / audio.
     expect_video: Option<bool>,
     expect_audio: Option<bool>,
-    framerate_hint: Option<f64>,
     /// The latest onMetaData, for the pads' tags.
     metadata: Option<StreamMetadata>,
     settled: bool,
@@ -181,10 +141,9 @@ impl SessionPublisher {
             slot,
             config,
             timeline: None,
-            tracks: BTreeMap::new(),
+            tracks: Tracks::new(config.max_tracks),
             expect_video: None,
             expect_audio: None,
-            framerate_hint: None,
             metadata: None,
             settled: false,
             first_media: None,
@@ -278,7 +237,7 @@ impl SessionPublisher {
                     if data.is_empty() {
                         continue;
                     }
-                    let codec = self.effective_video_codec(key, codec);
+                    let codec = self.tracks.effective_video_codec(key, codec);
                     if !self.ensure_track(key, Codec::Video(codec), None) {
                         continue;
                     }
@@ -298,17 +257,6 @@ impl SessionPublisher {
                 }
                 VideoPacket::SequenceEnd { .. } | VideoPacket::Command { .. } => {}
             }
-        }
-    }
-
-    /// A track whose sequence header turned out to be HEVC keeps that codec for its frames.
-    fn effective_video_codec(&self, key: TrackKey, labelled: VideoCodec) -> VideoCodec {
-        match self.tracks.get(&key) {
-            Some(Track {
-                codec: Codec::Video(VideoCodec::H265),
-                ..
-            }) if labelled == VideoCodec::H264 => VideoCodec::H265,
-            _ => labelled,
         }
     }
 
@@ -382,7 +330,7 @@ impl SessionPublisher {
         self.expect_video = Some(has("videocodecid") || has("width") || has("videodatarate"));
         self.expect_audio =
             Some(has("audiocodecid") || has("audiosamplerate") || has("audiodatarate"));
-        self.framerate_hint = props.get("framerate").and_then(Amf0Value::as_number);
+        self.tracks.framerate_hint = props.get("framerate").and_then(Amf0Value::as_number);
         let metadata = tags::parse_on_metadata(props);
         if self.metadata.as_ref() != Some(&metadata) {
             self.metadata = Some(metadata);
@@ -399,7 +347,7 @@ impl SessionPublisher {
             "onMetaData: video {:?} audio {:?} framerate {:?}",
             self.expect_video,
             self.expect_audio,
-            self.framerate_hint
+            self.tracks.framerate_hint
         );
     }
 
@@ -411,62 +359,35 @@ impl SessionPublisher {
         config: Option<Bytes>,
         legacy: Option<LegacyAudioFormat>,
     ) {
-        if !self.tracks.contains_key(&key) && self.tracks.len() >= self.config.max_tracks {
-            if !self.track_limit_warned {
-                self.track_limit_warned = true;
-                gst::warning!(
-                    CAT,
-                    obj = self.element,
-                    "{} announces more than {} tracks (max-tracks): {} and further ones ignored",
-                    self.slot.peer,
-                    self.config.max_tracks,
-                    key.pad_name()
-                );
-            }
-            return;
-        }
-        let track = self.tracks.entry(key).or_insert_with(|| Track::new(codec));
-        if track.codec != codec {
-            // A codec switch: what the old codec's stream said no longer applies.
-            track.color = None;
-            track.frame_size = None;
-            track.frame_audio = None;
-        }
-        track.codec = codec;
-        track.config = config;
-        track.legacy_audio = legacy;
-        self.refresh_caps(key);
+        let result = self.tracks.set_config(key, codec, config, legacy);
+        self.track_changed(key, result);
     }
 
-    /// Recomputes the caps of `key` from what its track knows; a change reaches the pad
-    /// before the next buffer.
-    fn refresh_caps(&mut self, key: TrackKey) {
-        let Some(track) = self.tracks.get(&key) else {
-            return;
-        };
-        let caps = match track.codec {
-            Codec::Video(codec) => {
-                let hints = VideoHints {
-                    framerate: self.framerate_hint,
-                    frame_size: track.frame_size,
-                    color: track.color.clone(),
-                };
-                Some(caps::video_caps(codec, track.config.as_ref(), &hints))
+    /// Acts on what a change did to a track: a caps change reaches the pad (once the pads are
+    /// out) before the next buffer.
+    fn track_changed(&mut self, key: TrackKey, result: Result<bool, NotReady>) {
+        match result {
+            Ok(true) if self.settled => self.open_output(key),
+            Ok(_) => {}
+            Err(NotReady::OverLimit) => {
+                if !self.track_limit_warned {
+                    self.track_limit_warned = true;
+                    gst::warning!(
+                        CAT,
+                        obj = self.element,
+                        "{} announces more than {} tracks (max-tracks): {} and further ones ignored",
+                        self.slot.peer,
+                        self.config.max_tracks,
+                        key.pad_name()
+                    );
+                }
             }
-            Codec::Audio(codec) => caps::audio_caps(
-                codec,
-                track.config.as_ref(),
-                track.legacy_audio.as_ref(),
-                track.frame_audio.as_ref(),
+            Err(NotReady::NoConfig) => gst::debug!(
+                CAT,
+                obj = self.element,
+                "{}: frame before its sequence header, dropped",
+                key.pad_name()
             ),
-        };
-        let Some(track) = self.tracks.get_mut(&key) else {
-            return;
-        };
-        let changed = track.caps.as_ref() != caps.as_ref();
-        track.caps = caps;
-        if changed && self.settled {
-            self.open_output(key);
         }
     }
 
@@ -479,97 +400,49 @@ impl SessionPublisher {
                 return;
             }
         };
-        let codec = self.effective_video_codec(key, codec);
-        match self.tracks.get_mut(&key) {
-            Some(track) if track.codec == Codec::Video(codec) => {
-                if track.color.as_ref() == Some(&color) {
-                    return;
-                }
-                gst::debug!(
-                    CAT,
-                    obj = self.element,
-                    "{}: colorInfo {color:?}",
-                    key.pad_name()
-                );
-                track.color = Some(color);
-            }
-            // Metadata before its sequence header, or for another codec (FFmpeg labels the
-            // colorInfo of every video stream as track 0): nothing to apply it to.
-            _ => return,
-        }
-        self.refresh_caps(key);
+        gst::debug!(
+            CAT,
+            obj = self.element,
+            "{}: colorInfo {color:?}",
+            key.pad_name()
+        );
+        let changed = self.tracks.set_color(key, codec, color);
+        self.track_changed(key, Ok(changed));
     }
 
     fn note_frame_size(&mut self, key: TrackKey, size: (u32, u32)) {
-        let Some(track) = self.tracks.get_mut(&key) else {
-            return;
-        };
-        if track.frame_size != Some(size) {
-            track.frame_size = Some(size);
-            self.refresh_caps(key);
-        }
+        let changed = self.tracks.set_frame_size(key, size);
+        self.track_changed(key, Ok(changed));
     }
 
     fn note_frame_audio(&mut self, key: TrackKey, codec: AudioCodec, frame: &[u8]) {
-        let info = match flv::audio_info(codec, frame) {
-            Ok(info) => info,
-            Err(err) => {
-                gst::log!(
-                    CAT,
-                    obj = self.element,
-                    "{}: frame header: {err}",
-                    key.pad_name()
-                );
-                return;
+        match flv::audio_info(codec, frame) {
+            Ok(info) => {
+                let changed = self.tracks.set_frame_audio(key, info);
+                self.track_changed(key, Ok(changed));
             }
-        };
-        let Some(track) = self.tracks.get_mut(&key) else {
-            return;
-        };
-        let same = track
-            .frame_audio
-            .as_ref()
-            .is_some_and(|old| (old.rate, old.channels) == (info.rate, info.channels));
-        if !same {
-            track.frame_audio = Some(info);
-            self.refresh_caps(key);
+            Err(err) => gst::log!(
+                CAT,
+                obj = self.element,
+                "{}: frame header: {err}",
+                key.pad_name()
+            ),
         }
     }
 
     /// Makes sure the track of a coded frame has caps. False: drop the frame (its decoder
-    /// configuration has not arrived, so nothing downstream could decode it).
+    /// configuration has not arrived, so nothing downstream could decode it, or the track is
+    /// over `max-tracks`).
     fn ensure_track(
         &mut self,
         key: TrackKey,
         codec: Codec,
         legacy: Option<LegacyAudioFormat>,
     ) -> bool {
-        if let Some(track) = self.tracks.get(&key) {
-            if track.codec == codec && track.caps.is_some() {
-                return true;
-            }
-        }
-        let needs_config = matches!(
-            codec,
-            Codec::Video(VideoCodec::H264 | VideoCodec::H265 | VideoCodec::Vvc)
-                | Codec::Audio(AudioCodec::Aac | AudioCodec::Opus | AudioCodec::Flac)
-        );
-        let config = self
-            .tracks
-            .get(&key)
-            .filter(|t| t.codec == codec)
-            .and_then(|t| t.config.clone());
-        if needs_config && config.is_none() {
-            gst::debug!(
-                CAT,
-                obj = self.element,
-                "{}: frame before its sequence header, dropped",
-                key.pad_name()
-            );
-            return false;
-        }
-        self.set_config(key, codec, config, legacy);
-        self.tracks.get(&key).is_some_and(|t| t.caps.is_some())
+        let result = self.tracks.ensure(key, codec, legacy);
+        let ready = result.is_ok();
+        self.track_changed(key, result);
+        ready
     }
 
     /// Creates or updates the pad of a track that has caps.
