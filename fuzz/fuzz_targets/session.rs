@@ -156,29 +156,21 @@ fuzz_target!(|data: &[u8]| {
             session.handle_input(piece)
         };
         fed += piece.len() as u64;
+        let mut result = result;
+        // Answer each decision; the session stops at it, so what followed is parsed after.
+        while let Ok(events) = &result {
+            for event in events {
+                check_media(event, limit);
+                answer(&mut session, event, reject_connect, reject_publish);
+            }
+            if events.is_empty() || session.decision_pending() || !session.has_buffered_input() {
+                break;
+            }
+            result = session.process_buffered();
+        }
         match result {
-            Ok(events) => {
-                for event in &events {
-                    check_media(event, limit);
-                    match event {
-                        SessionEvent::ConnectRequest { .. } if reject_connect => {
-                            session.reject_connect("NetConnection.Connect.Rejected", "no")
-                        }
-                        SessionEvent::ConnectRequest { .. } => session.accept_connect(vec![]),
-                        SessionEvent::PublishRequest { stream_id, .. } if reject_publish => {
-                            session.reject_publish(*stream_id, "NetStream.Publish.BadName", "taken")
-                        }
-                        SessionEvent::PublishRequest { stream_id, .. } => {
-                            session.accept_publish(*stream_id)
-                        }
-                        _ => {}
-                    }
-                }
-                assert_eq!(session.bytes_received(), fed, "byte accounting");
-            }
-            Err(_) => {
-                failed = true;
-            }
+            Ok(_) => assert_eq!(session.bytes_received(), fed, "byte accounting"),
+            Err(_) => failed = true,
         }
         peer.read(&session.take_output());
         if failed {
@@ -190,3 +182,23 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(session.process_buffered(), Err(SessionError::Failed));
     }
 });
+
+/// Answers a decision the way the configuration bits ask.
+fn answer(
+    session: &mut ServerSession,
+    event: &SessionEvent,
+    reject_connect: bool,
+    reject_publish: bool,
+) {
+    match event {
+        SessionEvent::ConnectRequest { .. } if reject_connect => {
+            session.reject_connect("NetConnection.Connect.Rejected", "no")
+        }
+        SessionEvent::ConnectRequest { .. } => session.accept_connect(vec![]),
+        SessionEvent::PublishRequest { stream_id, .. } if reject_publish => {
+            session.reject_publish(*stream_id, "NetStream.Publish.BadName", "taken")
+        }
+        SessionEvent::PublishRequest { stream_id, .. } => session.accept_publish(*stream_id),
+        _ => {}
+    }
+}

@@ -126,16 +126,30 @@ impl Connection {
                 return step;
             }
         }
-        while let Some(event) = self.backlog.pop_front() {
-            if stop_at_media && self.is_media_for_publisher(&event) {
-                self.backlog.push_front(event);
-                return Step::Media;
+        loop {
+            while let Some(event) = self.backlog.pop_front() {
+                if stop_at_media && self.is_media_for_publisher(&event) {
+                    self.backlog.push_front(event);
+                    return Step::Media;
+                }
+                if let Some(step) = self.on_event(event, now) {
+                    return step;
+                }
             }
-            if let Some(step) = self.on_event(event, now) {
-                return step;
+            // The session stops at each decision; once it is answered, what the client sent
+            // after it is parsed now.
+            if self.session.decision_pending() || !self.session.has_buffered_input() {
+                return Step::NeedInput;
+            }
+            match self.session.process_buffered() {
+                Ok(events) if events.is_empty() => return Step::NeedInput,
+                Ok(events) => self.backlog.extend(events),
+                Err(err) => {
+                    gst::warning!(CAT, "closing {}: protocol error: {err}", self.peer);
+                    return Step::Close(CloseReason::ProtocolError);
+                }
             }
         }
-        Step::NeedInput
     }
 
     fn is_media_for_publisher(&self, event: &SessionEvent) -> bool {

@@ -479,6 +479,7 @@ impl FrontDoor {
                 // Declared after the socket, so it drops first: the registry entry goes before
                 // the descriptor is closed, whatever happens on this thread (a panic included).
                 let guard = shared.thread_guard(id);
+                shared.claim(id);
                 if !pending_out.is_empty() {
                     use std::io::Write;
                     let _ = stream.write_all(&pending_out);

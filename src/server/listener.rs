@@ -188,16 +188,22 @@ impl Shared {
     /// Whether waiting for connection `id` from this thread would wait for ourselves.
     fn is_own(&self, id: u64) -> bool {
         let current = std::thread::current().id();
-        let on_front_door = match self.entries().get(&id) {
-            Some(Entry {
-                owner: Owner::Thread(_),
-                thread_id,
-                ..
-            }) => return *thread_id == Some(current),
-            Some(_) => true,
+        let (claimed_by, on_front_door) = match self.entries().get(&id) {
+            Some(entry) => (
+                entry.thread_id,
+                matches!(entry.owner, Owner::FrontDoor) && entry.thread_id.is_none(),
+            ),
             None => return false,
         };
-        on_front_door && self.on_loop_thread()
+        claimed_by == Some(current) || (on_front_door && self.on_loop_thread())
+    }
+
+    /// Called first thing on a publisher thread: the connection is its own from now on, even
+    /// before the front door has recorded the thread's handle.
+    pub(super) fn claim(&self, id: u64) {
+        if let Some(entry) = self.entries().get_mut(&id) {
+            entry.thread_id = Some(std::thread::current().id());
+        }
     }
 }
 

@@ -4,13 +4,15 @@
 //! commands for publishing, and media/metadata events.
 //!
 //! Decisions worth knowing:
-//! - Replies to commands that arrive while a connect awaits `accept_connect` are held back
-//!   and sent after the connect `_result`, so a client that pipelines commands still sees
-//!   replies in order and after the server's SetChunkSize.
+//! - The session stops at each decision: after a `ConnectRequest` or a `PublishRequest` it
+//!   parses nothing more until the caller answers (`accept_*`/`reject_*`) and asks for more
+//!   (`process_buffered`). Input that arrives meanwhile stays in the chunk reader, bounded by
+//!   its limits; a client that pipelines commands behind its connect is answered in order,
+//!   after the connect `_result` and the server's SetChunkSize, with nothing held back.
 //! - `publish` on a stream id that was never created is accepted (some encoders skip or
 //!   race createStream); the stream is created implicitly.
-//! - Audio, Video and Metadata events are only produced for streams with a publish that is
-//!   pending or accepted (not rejected, not yet unpublished); everything else is dropped.
+//! - Audio, Video and Metadata events are only produced for streams with an accepted publish
+//!   (not rejected, not yet unpublished); everything else is dropped.
 //! - `Unpublish` is produced once per publish, by whichever of FCUnpublish, closeStream or
 //!   deleteStream comes first; which stream is meant is taken from the message stream id,
 //!   a numeric argument, a stream-key argument (GStreamer sends the key), or else the only
@@ -135,9 +137,6 @@ pub enum SessionEvent {
     },
 }
 
-/// Replies held back while a connect is pending, at most.
-pub const MAX_DEFERRED: usize = 64;
-
 /// Why the session cannot continue; the connection should be closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionError {
@@ -229,13 +228,6 @@ impl Publish {
     }
 }
 
-struct OutMessage {
-    csid: u32,
-    type_id: u8,
-    stream_id: u32,
-    payload: Vec<u8>,
-}
-
 /// Sans-IO RTMP server session for one connection.
 pub struct ServerSession {
     config: SessionConfig,
@@ -243,8 +235,6 @@ pub struct ServerSession {
     reader: ChunkReader,
     writer: ChunkWriter,
     out: Vec<u8>,
-    /// Replies held back until the pending connect is answered.
-    deferred: Vec<OutMessage>,
     failed: bool,
     bytes_received: u64,
     /// Reader buffer length already counted in `bytes_received`.
@@ -266,7 +256,6 @@ impl ServerSession {
             phase: Phase::Handshake(Box::default()),
             writer: ChunkWriter::new(),
             out: Vec::new(),
-            deferred: Vec::new(),
             failed: false,
             bytes_received: 0,
             accounted_buffer: 0,
@@ -398,9 +387,6 @@ impl ServerSession {
             Amf0Value::Object(properties),
             vec![info],
         );
-        for m in std::mem::take(&mut self.deferred) {
-            self.write_now(m.csid, m.type_id, m.stream_id, &m.payload);
-        }
     }
 
     /// Rejects the pending connect with `_error` (level "error", `code`, `description`).
@@ -410,7 +396,6 @@ impl ServerSession {
             return;
         };
         self.phase = Phase::Rejected;
-        self.deferred.clear();
         self.send_command(
             csid::COMMAND,
             0,
@@ -505,13 +490,31 @@ impl ServerSession {
             _ => {}
         }
         self.maybe_acknowledge();
-        while let Some(message) = self.reader.next_message()? {
+        while !self.decision_pending() {
+            let Some(message) = self.reader.next_message()? else {
+                break;
+            };
             self.handle_message(message, events)?;
             if matches!(self.phase, Phase::Rejected) {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// Whether input is buffered that [`ServerSession::process_buffered`] has not parsed (a
+    /// decision stopped it, or a message is incomplete).
+    pub fn has_buffered_input(&self) -> bool {
+        self.reader.buffered_bytes() > 0
+    }
+
+    /// A connect or a publish waits for the caller's answer: nothing more is parsed until then.
+    pub fn decision_pending(&self) -> bool {
+        matches!(self.phase, Phase::ConnectPending { .. })
+            || self
+                .streams
+                .values()
+                .any(|p| matches!(p, Some(Publish::Pending(_))))
     }
 
     /// Sends an Acknowledgement once the peer's window has been received since the last.
@@ -827,24 +830,9 @@ impl ServerSession {
         self.send(chunk_stream, type_id::COMMAND_AMF0, stream_id, payload);
     }
 
-    /// Writes a reply, or holds it back while a connect is pending (see module docs). Real
-    /// clients send a handful of commands before their connect is answered; past
-    /// [`MAX_DEFERRED`] replies a client is only flooding, and its further replies are dropped,
-    /// so memory stays bounded however slow the connect decision is.
+    /// Writes a reply (nothing is parsed while a decision is pending, so nothing waits).
     fn send(&mut self, chunk_stream: u32, kind: u8, stream_id: u32, payload: Vec<u8>) {
-        if matches!(self.phase, Phase::ConnectPending { .. }) {
-            if self.deferred.len() >= MAX_DEFERRED {
-                return;
-            }
-            self.deferred.push(OutMessage {
-                csid: chunk_stream,
-                type_id: kind,
-                stream_id,
-                payload,
-            });
-        } else {
-            self.write_now(chunk_stream, kind, stream_id, &payload);
-        }
+        self.write_now(chunk_stream, kind, stream_id, &payload);
     }
 
     fn write_now(&mut self, chunk_stream: u32, kind: u8, stream_id: u32, payload: &[u8]) {
@@ -1268,6 +1256,8 @@ mod tests {
         server.handle_input(&[]).unwrap();
         assert!(server.take_output().is_empty());
         server.accept_connect(vec![]);
+        // The session stopped at the connect: what followed it is parsed now.
+        assert_eq!(server.process_buffered().unwrap(), vec![]);
         let names: Vec<(String, f64)> = client
             .replies(&server.take_output())
             .into_iter()
@@ -1283,17 +1273,70 @@ mod tests {
     }
 
     #[test]
-    fn replies_held_during_a_pending_connect_are_bounded() {
+    fn nothing_is_parsed_while_a_connect_is_pending() {
         let (mut server, c2) = handshake();
         let mut client = Client::new();
         let mut input = c2;
         input.extend(client.command(0, "connect", connect_object(), vec![]));
-        // releaseStream with a transaction id is answered each time, without any limit of its own.
-        for _ in 0..MAX_DEFERRED + 100 {
+        // releaseStream with a transaction id is answered each time: none of them may be
+        // parsed, answered or held before the connect is decided.
+        for _ in 0..200 {
             input.extend(client.command(0, "releaseStream", Amf0Value::Null, vec![s("key")]));
         }
+        let events = server.handle_input(&input).unwrap();
+        assert!(matches!(
+            events[..],
+            [
+                SessionEvent::HandshakeDone,
+                SessionEvent::ConnectRequest { .. }
+            ]
+        ));
+        assert!(server.decision_pending());
+        let _ = server.take_output();
+        assert_eq!(server.process_buffered().unwrap(), vec![]);
+        assert!(
+            server.take_output().is_empty(),
+            "nothing answered while pending"
+        );
+        server.accept_connect(vec![]);
+        assert!(!server.decision_pending());
+        let events = server.process_buffered().unwrap();
+        assert_eq!(events.len(), 200);
+        assert!(events
+            .iter()
+            .all(|e| matches!(e, SessionEvent::ReleaseStream { .. })));
+        let results = client
+            .replies(&server.take_output())
+            .into_iter()
+            .filter(|r| matches!(r, Reply::Command { command, .. } if command.name == "_result"))
+            .count();
+        assert_eq!(
+            results,
+            1 + 200,
+            "the connect, then every releaseStream, in order"
+        );
+    }
+
+    #[test]
+    fn nothing_is_parsed_while_a_publish_is_pending() {
+        let (mut server, c2) = handshake();
+        let mut client = Client::new();
+        let mut input = c2;
+        input.extend(client.command(0, "connect", connect_object(), vec![]));
         server.handle_input(&input).unwrap();
-        assert_eq!(server.deferred.len(), MAX_DEFERRED);
+        server.accept_connect(vec![]);
+        let mut input = client.command(0, "createStream", Amf0Value::Null, vec![]);
+        input.extend(client.command(1, "publish", Amf0Value::Null, vec![s("key"), s("live")]));
+        input.extend(client.raw(4, 0, type_id::AUDIO, 1, &[0xAF, 0x00, 0x11, 0x90]));
+        let events = server.handle_input(&input).unwrap();
+        assert!(matches!(events[..], [SessionEvent::PublishRequest { .. }]));
+        assert!(server.decision_pending());
+        server.accept_publish(1);
+        let events = server.process_buffered().unwrap();
+        assert!(
+            matches!(events[..], [SessionEvent::Audio { .. }]),
+            "{events:?}"
+        );
     }
 
     fn connected() -> (ServerSession, Client) {
@@ -1496,7 +1539,10 @@ mod tests {
         let mut other = Vec::new();
         amf0::encode(&[s("onTextData"), Amf0Value::Null], &mut other);
         input.extend(client.raw(4, 300, type_id::DATA_AMF0, 1, &other));
-        let events = server.handle_input(&input).unwrap();
+        // The session stops at the publish decision; the media follows once it is accepted.
+        let mut events = server.handle_input(&input).unwrap();
+        server.accept_publish(1);
+        events.extend(server.process_buffered().unwrap());
         assert_eq!(
             events,
             vec![
