@@ -39,8 +39,6 @@ pub(super) struct PublishSlot {
     evicted: AtomicBool,
     /// Why it was evicted: replaced by a newer publish, or the element stopping.
     evicted_for: Mutex<Option<CloseReason>>,
-    /// In a push: a push blocked downstream (back-pressure) is not silence.
-    pushing: AtomicBool,
     last_activity_ms: AtomicU64,
     epoch: Instant,
 }
@@ -54,7 +52,6 @@ impl PublishSlot {
             snapshot: Mutex::new(None),
             evicted: AtomicBool::new(false),
             evicted_for: Mutex::new(None),
-            pushing: AtomicBool::new(false),
             last_activity_ms: AtomicU64::new(0),
             epoch,
         };
@@ -67,11 +64,10 @@ impl PublishSlot {
         self.last_activity_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// Time since the publisher last sent media.
+    /// Time since the publisher last sent media. A publisher waiting for room in a full
+    /// queue is not silent: the element checks that its queues are empty too
+    /// (`Outputs::delivering`), which covers that wait.
     pub fn silence(&self) -> Duration {
-        if self.pushing.load(Ordering::SeqCst) {
-            return Duration::ZERO;
-        }
         let now = self.epoch.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)))
     }
@@ -549,16 +545,14 @@ impl SessionPublisher {
         if !self.tracks.get(&key).is_some_and(|t| t.exposed) {
             return;
         }
-        // Waiting for room in a full queue is back-pressure, not silence.
-        self.slot.pushing.store(true, Ordering::SeqCst);
         let outcome = self.element.imp().outputs.send(
             key,
             self.slot.connection_id,
             buffer,
             &self.slot.evicted,
         );
+        // A wait for room (back-pressure) ends as activity, not as silence.
         self.slot.touch(Instant::now());
-        self.slot.pushing.store(false, Ordering::SeqCst);
         match outcome {
             PushOutcome::Ok => {}
             PushOutcome::Replaced => self.failed = Some(CloseReason::Replaced),
