@@ -166,13 +166,7 @@ impl Connection {
     /// The deadlines of a connection that is not streaming: the publish deadline until it
     /// publishes, then the media timeout; the silence timeout always.
     pub fn deadline(&self, config: &ServerConfig) -> Instant {
-        let silence = self.last_data + config.timeout;
-        let phase = if self.publisher.is_none() {
-            self.accepted_at + config.publish_deadline
-        } else {
-            self.last_media + config.timeout
-        };
-        let mut deadline = silence.min(phase);
+        let mut deadline = self.expiry(config).0;
         if let Some((_, until)) = &self.delayed {
             deadline = deadline.min(*until);
         }
@@ -182,37 +176,39 @@ impl Connection {
         deadline
     }
 
+    /// When the connection expires and why (for the warning): the publish deadline until it
+    /// publishes, then the media timeout; the silence timeout always. The earliest counts.
+    fn expiry(&self, config: &ServerConfig) -> (Instant, &'static str, Duration) {
+        let phase = if self.publisher.is_none() {
+            let at = self.accepted_at + config.publish_deadline;
+            (at, "not publishing within", config.publish_deadline)
+        } else {
+            (
+                self.last_media + config.timeout,
+                "no media for",
+                config.timeout,
+            )
+        };
+        let silence = (
+            self.last_data + config.timeout,
+            "no data for",
+            config.timeout,
+        );
+        if silence.0 < phase.0 {
+            silence
+        } else {
+            phase
+        }
+    }
+
     /// Why the connection is over at `now`, if it is.
     pub fn overdue(&self, now: Instant, config: &ServerConfig) -> Option<CloseReason> {
-        if self.publisher.is_none() {
-            if now.duration_since(self.accepted_at) >= config.publish_deadline {
-                gst::warning!(
-                    CAT,
-                    "dropping {}: not publishing {:?} after connecting",
-                    self.peer,
-                    config.publish_deadline
-                );
-                return Some(CloseReason::Timeout);
-            }
-        } else if now.duration_since(self.last_media) >= config.timeout {
-            gst::warning!(
-                CAT,
-                "dropping {}: no media for {:?}",
-                self.peer,
-                config.timeout
-            );
-            return Some(CloseReason::Timeout);
+        let (at, what, limit) = self.expiry(config);
+        if now < at {
+            return None;
         }
-        if now.duration_since(self.last_data) >= config.timeout {
-            gst::warning!(
-                CAT,
-                "dropping {}: no data for {:?}",
-                self.peer,
-                config.timeout
-            );
-            return Some(CloseReason::Timeout);
-        }
-        None
+        gst::warning!(CAT, "dropping {}: {what} {limit:?}", self.peer);
+        Some(CloseReason::Timeout)
     }
 
     /// Everything read so far was handled and the socket has nothing more right now: the
