@@ -17,7 +17,7 @@ use super::port::SharedPort;
 use super::publisher::PublishSlot;
 use super::settings::*;
 use crate::rtmp::{ChunkLimits, SessionConfig};
-use crate::server::{CloseReason, ServerConfig};
+use crate::server::{CloseReason, ProxyPolicy, ReconnectRequest, ServerConfig};
 use crate::CAT;
 
 #[derive(Default)]
@@ -50,6 +50,10 @@ pub(super) struct PublishState {
     pub accepting: bool,
     /// EOS went out (eos-on-disconnect): nothing more until READY.
     pub ended: bool,
+    /// `drain` was emitted: no new publish; `rtmpserversrc-drained` once the live one leaves.
+    pub draining: bool,
+    /// `rtmpserversrc-drained` was posted for this drain.
+    pub drained: bool,
 }
 
 impl Default for RtmpServerSrc {
@@ -315,6 +319,30 @@ impl ObjectImpl for RtmpServerSrc {
                     // The first handler decides.
                     .accumulator(|_hint, _acc, value| std::ops::ControlFlow::Break(value.clone()))
                     .build(),
+                /**
+                 * GstRtmpServerSrc::drain:
+                 * @tc_url: (nullable): where the publisher should reconnect (another machine),
+                 *   or %NULL for the same URL
+                 * @description: (nullable): a reason the publisher may show
+                 *
+                 * Takes this element out of service without cutting its live stream: the live
+                 * publisher is sent the Enhanced RTMP v2 NetConnection.Connect.ReconnectRequest,
+                 * new connects are refused (when every element of the port drains, the port
+                 * stops listening, so a load balancer's health check sees it down), and the live
+                 * publish keeps flowing until the publisher leaves. Then the element posts an
+                 * `rtmpserversrc-drained` message. Draining ends when the element goes to READY.
+                 */
+                glib::subclass::Signal::builder("drain")
+                    .param_types([Option::<String>::static_type(), Option::<String>::static_type()])
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::RtmpServerSrc>().expect("signal arg");
+                        let tc_url = args[1].get::<Option<String>>().ok().flatten();
+                        let description = args[2].get::<Option<String>>().ok().flatten();
+                        element.imp().drain(tc_url, description);
+                        None
+                    })
+                    .build(),
             ]
         });
         SIGNALS.as_ref()
@@ -360,6 +388,15 @@ impl ObjectImpl for RtmpServerSrc {
             "tls-port" => settings.tls_port = value.get().unwrap(),
             "public-tls-port" => settings.public_tls_port = value.get().unwrap(),
             "tls-only" => settings.tls_only = value.get().unwrap(),
+            "proxy-protocol" => settings.proxy_protocol = value.get().unwrap(),
+            "trusted-proxies" => {
+                settings.trusted_proxies =
+                    value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "auth-url" => {
+                settings.auth_url = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "auth-timeout" => settings.auth_timeout_ms = value.get().unwrap(),
             "tls-certificate" => {
                 settings.tls_certificate =
                     value.get::<Option<String>>().unwrap().unwrap_or_default()
@@ -370,7 +407,7 @@ impl ObjectImpl for RtmpServerSrc {
             _ => unimplemented!(),
         }
         // Never log the password; every other change is worth a line.
-        if pspec.name() != "password" {
+        if pspec.name() != "password" && pspec.name() != "auth-url" {
             gst::debug!(CAT, imp = self, "{} set", pspec.name());
         }
     }
@@ -406,6 +443,10 @@ impl ObjectImpl for RtmpServerSrc {
             "bound-tls-port" => self.state.lock().unwrap().bound_tls_port.to_value(),
             "public-tls-port" => settings.public_tls_port.to_value(),
             "tls-only" => settings.tls_only.to_value(),
+            "proxy-protocol" => settings.proxy_protocol.to_value(),
+            "trusted-proxies" => settings.trusted_proxies.to_value(),
+            "auth-url" => settings.auth_url.to_value(),
+            "auth-timeout" => settings.auth_timeout_ms.to_value(),
             "tls-certificate" => settings.tls_certificate.to_value(),
             "tls-key" => settings.tls_key.to_value(),
             _ => unimplemented!(),
@@ -627,6 +668,27 @@ impl RtmpServerSrc {
             );
         }
         raise_fd_limit(self, settings.max_connections);
+        let proxy = if settings.proxy_protocol {
+            let policy = ProxyPolicy::parse(&settings.trusted_proxies).map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Settings,
+                    ["trusted-proxies: {}", err]
+                );
+                gst::StateChangeError
+            })?;
+            if settings.trusted_proxies.trim().is_empty() {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "proxy-protocol without trusted-proxies: every peer is taken for a proxy, \
+                     so anyone who can reach the port can claim any address"
+                );
+            }
+            Some(policy)
+        } else {
+            None
+        };
         let config = ServerConfig {
             timeout: Duration::from_millis(u64::from(settings.timeout_ms)),
             publish_deadline: Duration::from_millis(u64::from(settings.publish_deadline_ms)),
@@ -640,6 +702,7 @@ impl RtmpServerSrc {
                 },
                 ..SessionConfig::default()
             },
+            proxy,
         };
         let tls = if settings.tls_enabled() {
             let config = crate::server::tls_config(
@@ -658,6 +721,8 @@ impl RtmpServerSrc {
             let mut publish = self.publish.lock().unwrap();
             publish.ended = false;
             publish.accepting = true;
+            publish.draining = false;
+            publish.drained = false;
         }
         self.outputs.reopen();
         let ports = self.state.lock().unwrap().ports.clone();
@@ -688,6 +753,7 @@ impl RtmpServerSrc {
             // A publish being decided right now (its authenticate handler may be running) is
             // refused when it comes to install itself.
             publish.accepting = false;
+            publish.draining = false;
             publish.live.take()
         };
         if let Some(slot) = active {
@@ -799,6 +865,62 @@ impl RtmpServerSrc {
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
+    /// `drain`: see the signal's documentation.
+    pub(super) fn drain(&self, tc_url: Option<String>, description: Option<String>) {
+        let live = {
+            let mut publish = self.publish.lock().unwrap();
+            if !publish.accepting {
+                gst::warning!(CAT, imp = self, "drain ignored: the element is not running");
+                return;
+            }
+            publish.draining = true;
+            publish.live.clone()
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "draining{}",
+            tc_url
+                .as_deref()
+                .map(|url| format!(": publishers are sent to {url}"))
+                .unwrap_or_default()
+        );
+        let ports = self.state.lock().unwrap().ports.clone();
+        for (port, route) in &ports {
+            port.set_draining(*route);
+        }
+        match live {
+            Some(slot) => {
+                slot.request_reconnect(ReconnectRequest {
+                    tc_url,
+                    description,
+                });
+                // A publisher still in the front door (no media yet) is looked at now; one
+                // with a thread of its own sends it after its next message.
+                for (port, _) in &ports {
+                    port.resume_connection(slot.connection_id);
+                }
+            }
+            None => self.post_drained(),
+        }
+    }
+
+    /// Posts `rtmpserversrc-drained` once per drain, when no publisher is left.
+    fn post_drained(&self) {
+        {
+            let mut publish = self.publish.lock().unwrap();
+            if !publish.draining || publish.drained || publish.live.is_some() {
+                return;
+            }
+            publish.drained = true;
+        }
+        gst::info!(CAT, imp = self, "drained: no publisher left");
+        let s = gst::Structure::builder("rtmpserversrc-drained").build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
     /// The live publish ended: free the slot for the next publisher and tell the application.
     pub(super) fn publish_finished(&self, slot: &Arc<PublishSlot>, reason: CloseReason, eos: bool) {
         {
@@ -810,6 +932,9 @@ impl RtmpServerSrc {
             if publish.live.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
                 publish.live = None;
             }
+        }
+        if let Some(notice) = slot.stopped_notice.lock().unwrap().take() {
+            notice.send(reason.as_str());
         }
         gst::info!(
             CAT,
@@ -828,6 +953,7 @@ impl RtmpServerSrc {
         let _ = self
             .obj()
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        self.post_drained();
     }
 }
 

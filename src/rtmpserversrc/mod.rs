@@ -42,6 +42,7 @@ use gst::prelude::*;
  *   mp4mux name=mux ! filesink location=recording.mp4
  * ]| Records each publish to MP4, finalized when the publisher leaves.
  */
+mod auth_service;
 mod caps;
 mod imp;
 mod ingest;

@@ -24,7 +24,7 @@ use super::timeline::Timeline;
 use super::tracks::{NotReady, Track, Tracks};
 use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
 use crate::rtmp::Amf0Value;
-use crate::server::{CloseReason, MediaMessage, Publisher};
+use crate::server::{CloseReason, MediaMessage, Publisher, ReconnectRequest};
 use crate::CAT;
 
 /// The element's handle on the live publish: lets a newer publisher of the same stream replace
@@ -41,6 +41,11 @@ pub(super) struct PublishSlot {
     evicted_for: Mutex<Option<CloseReason>>,
     last_activity_ms: AtomicU64,
     epoch: Instant,
+    /// A drain asked this publisher to reconnect elsewhere; sent by its connection.
+    reconnect: Mutex<Option<ReconnectRequest>>,
+    reconnect_pending: AtomicBool,
+    /// The auth service wants to hear when this publish stops.
+    pub stopped_notice: Mutex<Option<super::auth_service::Notice>>,
 }
 
 impl PublishSlot {
@@ -54,6 +59,9 @@ impl PublishSlot {
             evicted_for: Mutex::new(None),
             last_activity_ms: AtomicU64::new(0),
             epoch,
+            reconnect: Mutex::new(None),
+            reconnect_pending: AtomicBool::new(false),
+            stopped_notice: Mutex::new(None),
         };
         slot.touch(Instant::now());
         slot
@@ -79,6 +87,23 @@ impl PublishSlot {
             why.get_or_insert(reason);
         }
         self.evicted.store(true, Ordering::SeqCst);
+    }
+
+    /// Asks the publisher to reconnect elsewhere (drain); its connection sends it the next
+    /// time it runs (at its next message, or at once when the front door is told).
+    pub fn request_reconnect(&self, request: ReconnectRequest) {
+        if let Ok(mut slot) = self.reconnect.lock() {
+            *slot = Some(request);
+        }
+        self.reconnect_pending.store(true, Ordering::SeqCst);
+    }
+
+    fn take_reconnect(&self) -> Option<ReconnectRequest> {
+        // One atomic load per message when nothing is asked.
+        if !self.reconnect_pending.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        self.reconnect.lock().ok().and_then(|mut r| r.take())
     }
 
     fn evicted_for(&self) -> Option<CloseReason> {
@@ -690,6 +715,10 @@ impl Publisher for SessionPublisher {
         self.refresh_snapshot(now, false);
         self.element.imp().outputs.wake_pad_threads();
         Ok(())
+    }
+
+    fn take_reconnect_request(&mut self) -> Option<ReconnectRequest> {
+        self.slot.take_reconnect()
     }
 
     fn finish(mut self: Box<Self>, reason: CloseReason) {

@@ -18,6 +18,7 @@ pub(super) const DEFAULT_MAX_QUEUE_TIME_MS: u32 = 1000;
 pub(super) const DEFAULT_TLS_PORT: u32 = 443;
 pub(super) const DEFAULT_PUBLISH_DEADLINE_MS: u32 = 10_000;
 pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
+pub(super) const DEFAULT_AUTH_TIMEOUT_MS: u32 = 3000;
 
 #[derive(Clone)]
 pub(super) struct Settings {
@@ -45,6 +46,10 @@ pub(super) struct Settings {
     pub tls_certificate: String,
     pub tls_key: String,
     pub tls_only: bool,
+    pub proxy_protocol: bool,
+    pub trusted_proxies: String,
+    pub auth_url: String,
+    pub auth_timeout_ms: u32,
 }
 
 impl Default for Settings {
@@ -74,14 +79,24 @@ impl Default for Settings {
             tls_certificate: String::new(),
             tls_key: String::new(),
             tls_only: false,
+            proxy_protocol: false,
+            trusted_proxies: String::new(),
+            auth_url: String::new(),
+            auth_timeout_ms: DEFAULT_AUTH_TIMEOUT_MS,
         }
     }
 }
 
 impl Settings {
-    /// Authentication is on when a user name is configured.
+    /// Authentication is on when a user name is configured (an auth service decides on its own
+    /// whether a connect must log in, see `uses_auth_service`).
     pub fn auth_required(&self) -> bool {
         !self.username.is_empty()
+    }
+
+    /// The platform's auth service (`auth-url`) decides connects and publishes.
+    pub fn uses_auth_service(&self) -> bool {
+        !self.auth_url.is_empty()
     }
 
     /// RTMPS is on when a certificate and a key are configured.
@@ -104,6 +119,10 @@ impl fmt::Debug for Settings {
             .field("verify_port", &self.verify_port)
             .field("eos_on_disconnect", &self.eos_on_disconnect)
             .field("timeout_ms", &self.timeout_ms)
+            .field("proxy_protocol", &self.proxy_protocol)
+            .field("trusted_proxies", &self.trusted_proxies)
+            // May carry a token in its query.
+            .field("auth_url_set", &!self.auth_url.is_empty())
             .finish_non_exhaustive()
     }
 }

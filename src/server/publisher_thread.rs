@@ -45,6 +45,9 @@ pub(super) fn run(
                 let _ = flush(&mut conn, stream);
                 break reason;
             }
+            // Decisions come before media, so this is rare here (a second publish): the
+            // thread may block for the answer.
+            Step::Waiting => conn.wait_for_answer(config.timeout),
             Step::Delayed(_) | Step::Media | Step::NeedInput => {}
         }
         if let Err(reason) = flush(&mut conn, stream) {
