@@ -46,10 +46,19 @@ pub(super) struct PublishSlot {
     reconnect_pending: AtomicBool,
     /// The auth service wants to hear when this publish stops.
     pub stopped_notice: Mutex<Option<super::auth_service::Notice>>,
+    /// With `failover`: primary or backup.
+    #[allow(dead_code)] // Read by the publisher once failover is wired in.
+    pub role: Option<super::failover::Role>,
 }
 
 impl PublishSlot {
-    pub fn new(connection_id: u64, peer: SocketAddr, epoch: Instant, info: PublishInfo) -> Self {
+    pub fn new(
+        connection_id: u64,
+        peer: SocketAddr,
+        epoch: Instant,
+        info: PublishInfo,
+        role: Option<super::failover::Role>,
+    ) -> Self {
         let slot = PublishSlot {
             connection_id,
             peer,
@@ -62,6 +71,7 @@ impl PublishSlot {
             reconnect: Mutex::new(None),
             reconnect_pending: AtomicBool::new(false),
             stopped_notice: Mutex::new(None),
+            role,
         };
         slot.touch(Instant::now());
         slot
