@@ -10,12 +10,13 @@
 //!   their next frame.
 //! - The active publisher is lost when it disconnects or sends no media for `timeout`. The
 //!   silence is noticed when the other publisher's media arrives (it keeps arriving while the
-//!   element has something to switch to) or at [`Arbiter::tick`].
+//!   element has something to switch to).
 //! - A switch replays the new publisher's latest configuration (caps) of every track, then its
 //!   held GOP. All tracks get the same time shift, so A/V offsets are kept: the shift makes the
 //!   keyframe come one frame after the last video output when the held GOP is older than that,
 //!   so time never runs back; audio that would still overlap what was output is dropped.
-//! - With `failback`, the primary takes over again at its next keyframe once it sends media.
+//! - With `failback`, the primary takes over again at its next keyframe once it sends media
+//!   and has caught up (a keyframe not older than what the pads showed).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -193,13 +194,6 @@ impl<T: Clone> Arbiter<T> {
         out
     }
 
-    /// Looks at the active publisher's silence without new media (a timer).
-    pub fn tick(&mut self, now: Instant) -> Vec<Out<T>> {
-        let mut out = Vec::new();
-        self.check_silence(now, &mut out);
-        out
-    }
-
     /// One item of the publisher of `role`, in its arrival order.
     pub fn media(&mut self, role: Role, item: Item<T>, now: Instant) -> Vec<Out<T>> {
         let mut out = Vec::new();
@@ -234,7 +228,11 @@ impl<T: Clone> Arbiter<T> {
                     self.sources[role.index()].clear_held();
                     self.switch_to(role, reason, &mut out);
                 }
-            } else if role == Role::Primary && self.failback && self.primary_healthy(now) {
+            } else if role == Role::Primary
+                && self.failback
+                && self.primary_healthy(now)
+                && self.is_current(item.time)
+            {
                 self.sources[role.index()].clear_held();
                 self.switch_to(role, "primary back", &mut out);
             }
@@ -260,6 +258,16 @@ impl<T: Clone> Arbiter<T> {
             }
         }
         out
+    }
+
+    /// Whether a keyframe at `time` is not behind what the pads showed, on the active
+    /// publisher's own time axis (before its shift): a primary back from a stall first sends
+    /// what it could not send meanwhile, and returning to that would delay everything after it
+    /// by the stall.
+    fn is_current(&self, time: u64) -> bool {
+        let shift = self.active.map_or(0, |a| self.sources[a.index()].shift_ns);
+        self.last_video_out
+            .is_none_or(|last| time + self.frame_ns + shift >= last)
     }
 
     fn primary_healthy(&self, now: Instant) -> bool {
@@ -686,6 +694,48 @@ mod tests {
         // The primary's caps went out first, the backup's were held.
         assert_eq!(out[1].0, "caps-720p");
         assert!(!out.iter().any(|(w, _, _)| w == "caps-480p"));
+    }
+
+    #[test]
+    fn a_primary_back_from_a_stall_returns_only_once_it_caught_up() {
+        let mut f = Feed::new();
+        // Both send frames 0..30; the primary stalls from frame 30 to frame 120 (3 s), the
+        // backup takes over; then the primary sends its backlog (frames 30..) in a burst.
+        for n in 0..30 {
+            f.frame(Role::Primary, n, n * 1000 / 30);
+            f.frame(Role::Backup, n, n * 1000 / 30 + 5);
+        }
+        for n in 30..120 {
+            f.frame(Role::Backup, n, n * 1000 / 30 + 5);
+        }
+        assert_eq!(f.arbiter.active(), Some(Role::Backup));
+        // The burst: old keyframes at 1000, 2000, 3000 ms arrive at 4.0 s and do not win.
+        for n in 30..100 {
+            f.frame(Role::Primary, n, 4000);
+        }
+        assert_eq!(f.arbiter.active(), Some(Role::Backup));
+        // Caught up: the backup goes on to 5 s, the primary's keyframe at 5 s takes over.
+        for n in 120..150 {
+            f.frame(Role::Backup, n, n * 1000 / 30 + 5);
+        }
+        for n in 100..151 {
+            f.frame(Role::Primary, n, 4000 + (n - 100) * 20);
+        }
+        assert_eq!(f.arbiter.active(), Some(Role::Primary));
+        let last_switch = f
+            .out
+            .iter()
+            .rposition(|(w, _, _)| w.starts_with("switch"))
+            .unwrap();
+        assert_eq!(f.out[last_switch].0, "switch-primary");
+        assert_eq!(f.out[last_switch + 1].1, 5000);
+        let times: Vec<u64> = f
+            .out
+            .iter()
+            .filter(|(w, _, _)| w == "v")
+            .map(|(_, t, _)| *t)
+            .collect();
+        assert!(times.windows(2).all(|w| w[1] > w[0]));
     }
 
     #[test]

@@ -72,11 +72,6 @@ impl FailoverGate {
         let _ = self.run(element, |a, now| a.disconnected(role, now));
     }
 
-    /// The silence of the active publisher, looked at without new media.
-    pub fn tick(&self, element: &super::RtmpServerSrc) {
-        let _ = self.run(element, |a, now| a.tick(now));
-    }
-
     /// A track of `role`'s publisher has caps (new or changed).
     pub fn caps(
         &self,

@@ -959,6 +959,7 @@ impl RtmpServerSrc {
             .field("application", slot.info.application.as_str())
             .field("stream-key", slot.info.stream_key_masked.as_str())
             .field_if_some("user", slot.info.user.as_deref())
+            .field_if_some("role", slot.role.map(Role::as_str))
             .field("pads", gst::Array::new(pads))
             .field("codecs", codecs.build())
             .build();
@@ -1025,20 +1026,29 @@ impl RtmpServerSrc {
     }
 
     /// The live publish ended: free the slot for the next publisher and tell the application.
-    pub(super) fn publish_finished(&self, slot: &Arc<PublishSlot>, reason: CloseReason, eos: bool) {
-        {
+    /// Returns whether EOS goes out: `eos` asked for it, and no other publisher (a failover
+    /// partner) is left.
+    pub(super) fn publish_finished(
+        &self,
+        slot: &Arc<PublishSlot>,
+        reason: CloseReason,
+        eos: bool,
+    ) -> bool {
+        let eos = {
             let mut publish = self.publish.lock().unwrap();
-            // Before the slot is freed: no publish may slip in ahead of the EOS.
-            if eos {
-                publish.ended = true;
-            }
             let publish = &mut *publish;
             for live in [&mut publish.live, &mut publish.backup] {
                 if live.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
                     *live = None;
                 }
             }
-        }
+            // Under the lock that frees the slot: no publish may slip in ahead of the EOS.
+            let eos = eos && !publish.any_live();
+            if eos {
+                publish.ended = true;
+            }
+            eos
+        };
         if let Some(notice) = slot.stopped_notice.lock().unwrap().take() {
             notice.send(reason.as_str());
         }
@@ -1054,12 +1064,14 @@ impl RtmpServerSrc {
             .field("connection-id", slot.connection_id)
             .field("reason", reason.as_str())
             .field("eos", eos)
+            .field_if_some("role", slot.role.map(Role::as_str))
             .field_if_some("totals", slot.snapshot.lock().ok().and_then(|s| s.clone()))
             .build();
         let _ = self
             .obj()
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         self.post_drained();
+        eos
     }
 }
 

@@ -265,7 +265,7 @@ pub(super) fn install_publish(
             ),
         });
     }
-    {
+    let failover = {
         let mut publish = imp.publish.lock().unwrap();
         // Under the lock that installs the publish: EOS and PAUSED→READY set these under it.
         let ended = publish.ended;
@@ -320,6 +320,10 @@ pub(super) fn install_publish(
             imp.kick_connection(current.connection_id);
         }
         *publish.slot_mut(role) = Some(slot.clone());
+        role.zip(publish.failover.clone())
+    };
+    if let Some((role, gate)) = &failover {
+        gate.connected(*role);
     }
     gst::info!(
         CAT,
@@ -339,6 +343,7 @@ pub(super) fn install_publish(
         element.clone(),
         slot,
         config,
+        failover,
     )))
 }
 

@@ -44,10 +44,7 @@ use gst::prelude::*;
  */
 mod auth_service;
 mod caps;
-// Wired into the publisher next.
-#[allow(dead_code)]
 mod failover;
-#[allow(dead_code)]
 mod failover_gate;
 mod imp;
 mod ingest;
