@@ -420,7 +420,10 @@ fn a_stalled_primary_is_replaced_after_the_timeout_and_returns_at_a_keyframe() {
     let switches = switches(&messages);
     let reasons: Vec<&str> = switches.iter().map(|s| s.1.as_str()).collect();
     // Whichever publisher finishes its clip first hands over to the other at the end.
-    assert_eq!(reasons[..3], ["first publisher", "no media", "primary back"]);
+    assert_eq!(
+        reasons[..3],
+        ["first publisher", "no media", "primary back"]
+    );
     assert_continuous(&path);
 }
 

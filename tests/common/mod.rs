@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod haproxy;
+pub mod obs;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
