@@ -49,6 +49,7 @@ mod ingest;
 mod outputs;
 mod pad_queues;
 mod port;
+mod publish_report;
 mod publish_stats;
 mod publisher;
 mod settings;
