@@ -113,7 +113,7 @@ mod tests {
             ("fourCcList", Amf0Value::string("hvc1")),
         ]);
         let facts = ConnectFacts::from_command_object(&object);
-        assert_eq!(facts.flash_ver.map(|s| s.len()), Some(MAX_CHARS));
+        assert_eq!(facts.flash_ver.as_ref().map(String::len), Some(MAX_CHARS));
         assert!(!facts.is_enhanced());
     }
 }

@@ -174,14 +174,28 @@ fn amf_value(value: &Amf0Value, depth: usize) -> Option<glib::SendValue> {
             if depth >= MAX_METADATA_DEPTH {
                 return None;
             }
-            gst::Array::from_values(items.iter().filter_map(|v| amf_value(v, depth + 1)))
-                .to_send_value()
+            amf_array(items, depth + 1).to_send_value()
         }
         Amf0Value::Null
         | Amf0Value::Undefined
         | Amf0Value::Reference(_)
         | Amf0Value::Unsupported => return None,
     })
+}
+
+/// A strict array. A GstValueArray holds one type only, so a mixed one (AMF allows it) has
+/// each element as GStreamer would print it.
+fn amf_array(items: &[Amf0Value], depth: usize) -> gst::Array {
+    let values: Vec<glib::SendValue> = items.iter().filter_map(|v| amf_value(v, depth)).collect();
+    let same_type = values.windows(2).all(|w| w[0].type_() == w[1].type_());
+    if same_type {
+        return gst::Array::from_values(values);
+    }
+    gst::Array::new(values.iter().map(|v| {
+        v.serialize()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }))
 }
 
 fn amf_object(name: &str, props: &[(String, Amf0Value)], depth: usize) -> gst::Structure {
@@ -279,7 +293,9 @@ mod tests {
         assert_eq!(m.get::<f64>("framerate").unwrap(), 30.0);
         assert_eq!(m.get::<&str>("encoder").unwrap(), "obs-output module");
         assert!(!m.has_field("nothing"));
-        assert_eq!(m.get::<gst::Array>("list").unwrap().len(), 2);
+        let list = m.get::<gst::Array>("list").unwrap();
+        let list: Vec<&str> = list.iter().map(|v| v.get::<&str>().unwrap()).collect();
+        assert_eq!(list, ["1", "true"], "a mixed array as text");
         let tracks = s.get::<gst::Array>("tracks").unwrap();
         let t = tracks.first().unwrap().get::<gst::Structure>().unwrap();
         assert_eq!(t.get::<&str>("codec").unwrap(), "video/x-h264");
