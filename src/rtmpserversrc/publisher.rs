@@ -17,7 +17,7 @@ use gst::subclass::prelude::*;
 
 use super::caps;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
-use super::publish_report::{self, Media, PublishReport};
+use super::publish_report::{self, Media, PublishReport, TrackDescription};
 use super::publish_stats::{PublishInfo, PublishStats};
 use super::settle::{should_settle, SettleFacts, SETTLE_WAIT};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
@@ -631,10 +631,15 @@ impl SessionPublisher {
         let mut snapshot = self
             .stats
             .to_structure(&self.slot.info, self.slot.peer, codec_of, now);
-        let caps_of = |key| self.tracks.get(&key).and_then(|t| t.caps.clone());
+        let describe = |key| {
+            self.tracks.get(&key).map(|t| TrackDescription {
+                codec_name: t.codec.name(),
+                caps: t.caps.clone(),
+            })
+        };
         snapshot.set(
             "report",
-            publish_report::to_structure(&self.report, caps_of),
+            publish_report::to_structure(&self.report, describe),
         );
         if let Ok(mut slot) = self.slot.snapshot.lock() {
             *slot = Some(snapshot);

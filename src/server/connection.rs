@@ -474,8 +474,10 @@ impl Connection {
         now: Instant,
     ) -> Option<Step> {
         match verdict {
-            PublishVerdict::Accept(publisher) => {
+            PublishVerdict::Accept(mut publisher) => {
                 self.session.accept_publish(stream_id);
+                // What its report says about the connection is known from the start.
+                publisher.observe_session(&self.session.observations());
                 self.publisher = Some(publisher);
                 self.publishing_stream = Some(stream_id);
                 // A publisher without media is dropped `timeout` after publishing.

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 pub(super) use connect::ConnectFacts;
-pub(super) use structure::to_structure;
+pub(super) use structure::{to_structure, TrackDescription};
 use skew::SkewHistogram;
 use track::TrackTiming;
 

@@ -61,16 +61,24 @@ fn series(
     b
 }
 
+/// What the publisher knows of a track beyond its timing: the codec and its current caps.
+pub(in crate::rtmpserversrc) struct TrackDescription {
+    pub codec_name: &'static str,
+    pub caps: Option<gst::Caps>,
+}
+
 fn track(
     report: &PublishReport,
     key: TrackKey,
     t: &TrackTiming,
-    caps: Option<gst::Caps>,
+    description: Option<TrackDescription>,
 ) -> gst::Structure {
     let video = matches!(key, TrackKey::Video(_));
     let mut b = gst::Structure::builder("track")
         .field("pad", key.pad_name())
-        .field("kind", if video { "video" } else { "audio" });
+        .field("kind", if video { "video" } else { "audio" })
+        .field_if_some("codec-name", description.as_ref().map(|d| d.codec_name));
+    let caps = description.and_then(|d| d.caps);
     if let Some(s) = caps.as_ref().and_then(|c| c.structure(0)) {
         b = b.field("codec", s.name().as_str());
         for name in CAPS_SUMMARY {
@@ -82,7 +90,6 @@ fn track(
     let (declared_fps, declared_bps) = report.declared.for_track(key);
     b = b
         .field("frames", t.frames)
-        .field("keyframes", t.keyframes)
         .field("bytes", t.bytes)
         .field("duration", t.span_seconds())
         .field_if_some("frame-rate", t.frame_rate())
@@ -90,6 +97,7 @@ fn track(
         .field_if_some("bitrate", t.bitrate())
         .field_if_some("declared-bitrate", declared_bps);
     if video {
+        b = b.field("keyframes", t.keyframes);
         b = series(b, "gop", &t.gop, false);
         b = series(b, "keyframe-interval", &t.keyframe_interval, true);
         b = b
@@ -212,16 +220,16 @@ fn amf_object(name: &str, props: &[(String, Amf0Value)], depth: usize) -> gst::S
     s
 }
 
-/// The report as a structure; `caps_of` gives a track's current caps (for the configuration
-/// summary).
+/// The report as a structure; `describe` tells a track's codec and current caps (for the
+/// configuration summary).
 pub(in crate::rtmpserversrc) fn to_structure(
     report: &PublishReport,
-    caps_of: impl Fn(TrackKey) -> Option<gst::Caps>,
+    describe: impl Fn(TrackKey) -> Option<TrackDescription>,
 ) -> gst::Structure {
     let warnings = verdict::findings(report);
     let tracks = report
         .timings()
-        .map(|(key, t)| track(report, key, t, caps_of(key)));
+        .map(|(key, t)| track(report, key, t, describe(key)));
     let mut b = gst::Structure::builder("publish-report")
         .field("verdict", if warnings.is_empty() { "ok" } else { "warnings" })
         .field("warnings", gst::Array::new(warnings.iter().map(String::as_str)))
@@ -279,7 +287,12 @@ mod tests {
             .field("height", 720i32)
             .field("stream-format", "avc")
             .build();
-        let s = to_structure(&r, |_| Some(caps.clone()));
+        let s = to_structure(&r, |_| {
+            Some(TrackDescription {
+                codec_name: "H.264",
+                caps: Some(caps.clone()),
+            })
+        });
         assert_eq!(s.name(), "publish-report");
         assert_eq!(s.get::<&str>("verdict").unwrap(), "ok");
         assert!(s.get::<gst::Array>("warnings").unwrap().is_empty());
@@ -299,6 +312,7 @@ mod tests {
         let tracks = s.get::<gst::Array>("tracks").unwrap();
         let t = tracks.first().unwrap().get::<gst::Structure>().unwrap();
         assert_eq!(t.get::<&str>("codec").unwrap(), "video/x-h264");
+        assert_eq!(t.get::<&str>("codec-name").unwrap(), "H.264");
         assert_eq!(t.get::<&str>("profile").unwrap(), "high");
         assert_eq!(t.get::<i32>("width").unwrap(), 1280);
         assert!(!t.has_field("stream-format"), "only the summary fields");
