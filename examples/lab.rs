@@ -64,10 +64,15 @@ fn table(publisher: &gst::StructureRef, report: &gst::StructureRef) -> Vec<Strin
     let tracks = report.get::<gst::Array>("tracks").unwrap_or_default();
     for t in tracks.iter().filter_map(|v| v.get::<gst::Structure>().ok()) {
         let video = t.get::<&str>("kind") == Ok("video");
-        let anomalies: u64 = ["dts-backwards", "pts-before-dts", "gaps", "sequence-header-changes"]
-            .into_iter()
-            .filter_map(|f| t.get::<u64>(f).ok())
-            .sum();
+        let anomalies: u64 = [
+            "dts-backwards",
+            "pts-before-dts",
+            "gaps",
+            "sequence-header-changes",
+        ]
+        .into_iter()
+        .filter_map(|f| t.get::<u64>(f).ok())
+        .sum();
         let gop = if video && t.has_field("gop-mean") {
             format!(
                 "{}/{}/{}",
@@ -162,7 +167,8 @@ fn conclude(report: &gst::StructureRef, n: u32, why: &str) -> std::io::Result<St
         }
     }
     let file = format!("lab-report-{n}.json");
-    let text = serde_json::to_string_pretty(&json::structure(report)).map_err(std::io::Error::other)?;
+    let text =
+        serde_json::to_string_pretty(&json::structure(report)).map_err(std::io::Error::other)?;
     std::fs::write(&file, text + "\n")?;
     println!("report written to {file}\n");
     Ok(file)
@@ -215,8 +221,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let bus = pipeline.bus().ok_or("no bus")?;
     let _watch = {
-        let (screen, reports, failed, main_loop) =
-            (screen.clone(), reports.clone(), failed.clone(), main_loop.clone());
+        let (screen, reports, failed, main_loop) = (
+            screen.clone(),
+            reports.clone(),
+            failed.clone(),
+            main_loop.clone(),
+        );
         bus.add_watch_local(move |_, msg| {
             match msg.view() {
                 gst::MessageView::Element(e) => {
@@ -263,10 +273,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Ctrl+C: the live publisher's report as it stands, then stop.
     {
-        let (screen, src, reports, main_loop) =
-            (screen.clone(), src.clone(), reports.clone(), main_loop.clone());
+        let (screen, src, reports, main_loop) = (
+            screen.clone(),
+            src.clone(),
+            reports.clone(),
+            main_loop.clone(),
+        );
         glib_unix::unix_signal_add_local(libc::SIGINT, move || {
-            if let Some(report) = src.emit_by_name::<Option<gst::Structure>>("get-publish-report", &[]) {
+            if let Some(report) =
+                src.emit_by_name::<Option<gst::Structure>>("get-publish-report", &[])
+            {
                 screen.release();
                 reports.set(reports.get() + 1);
                 if let Err(err) = conclude(&report, reports.get(), "interrupted") {

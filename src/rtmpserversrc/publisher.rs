@@ -240,8 +240,8 @@ impl SessionPublisher {
                     config,
                 } => {
                     // Older OBS labelled HEVC as AVC (codec id 7): trust the record, not the label.
-                    let labelled_avc = codec == VideoCodec::H264
-                        || flv::legacy_video_codec_id(payload) == Some(7);
+                    let labelled_avc =
+                        codec == VideoCodec::H264 || flv::legacy_video_codec_id(payload) == Some(7);
                     let codec = if codec == VideoCodec::H264 && flv::looks_like_hvcc(&config) {
                         VideoCodec::H265
                     } else {

@@ -82,7 +82,10 @@ mod tests {
     fn reads_an_enhanced_connect() {
         let object = Amf0Value::object([
             ("app", Amf0Value::string("live")),
-            ("flashVer", Amf0Value::string("FMLE/3.0 (compatible; Lavf61.7.100)")),
+            (
+                "flashVer",
+                Amf0Value::string("FMLE/3.0 (compatible; Lavf61.7.100)"),
+            ),
             (
                 "fourCcList",
                 Amf0Value::StrictArray(vec![Amf0Value::string("hvc1"), Amf0Value::string("av01")]),

@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 pub(super) use connect::ConnectFacts;
-pub(super) use structure::{to_structure, TrackDescription};
 use skew::SkewHistogram;
+pub(super) use structure::{to_structure, TrackDescription};
 use track::TrackTiming;
 
 use super::outputs::TrackKey;
@@ -251,21 +251,13 @@ impl PublishReport {
     /// A track's timestamp and configuration anomalies, each counted.
     pub fn track_anomalies(timing: &TrackTiming) -> [Count; 4] {
         [
-            count(
-                "dts-backwards",
-                "DTS went backwards",
-                timing.dts_backwards,
-            ),
+            count("dts-backwards", "DTS went backwards", timing.dts_backwards),
             count(
                 "pts-before-dts",
                 "frames with PTS before DTS",
                 timing.pts_before_dts,
             ),
-            count(
-                "gaps",
-                "gaps over two frame intervals",
-                timing.gaps,
-            ),
+            count("gaps", "gaps over two frame intervals", timing.gaps),
             count(
                 "sequence-header-changes",
                 "sequence header changes",

@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn empty_has_no_figures() {
         let s = RunningStats::default();
-        assert_eq!((s.min(), s.max(), s.mean(), s.stddev()), (None, None, None, None));
+        assert_eq!(
+            (s.min(), s.max(), s.mean(), s.stddev()),
+            (None, None, None, None)
+        );
     }
 
     #[test]

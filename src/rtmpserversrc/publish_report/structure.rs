@@ -199,11 +199,11 @@ fn amf_array(items: &[Amf0Value], depth: usize) -> gst::Array {
     if same_type {
         return gst::Array::from_values(values);
     }
-    gst::Array::new(values.iter().map(|v| {
-        v.serialize()
-            .map(|s| s.to_string())
-            .unwrap_or_default()
-    }))
+    gst::Array::new(
+        values
+            .iter()
+            .map(|v| v.serialize().map(|s| s.to_string()).unwrap_or_default()),
+    )
 }
 
 fn amf_object(name: &str, props: &[(String, Amf0Value)], depth: usize) -> gst::Structure {
@@ -231,8 +231,18 @@ pub(in crate::rtmpserversrc) fn to_structure(
         .timings()
         .map(|(key, t)| track(report, key, t, describe(key)));
     let mut b = gst::Structure::builder("publish-report")
-        .field("verdict", if warnings.is_empty() { "ok" } else { "warnings" })
-        .field("warnings", gst::Array::new(warnings.iter().map(String::as_str)))
+        .field(
+            "verdict",
+            if warnings.is_empty() {
+                "ok"
+            } else {
+                "warnings"
+            },
+        )
+        .field(
+            "warnings",
+            gst::Array::new(warnings.iter().map(String::as_str)),
+        )
         .field("anomaly-count", report.anomaly_count())
         .field("deviation-count", report.deviation_count())
         .field("connection", connection(report));
@@ -258,8 +268,14 @@ mod tests {
     fn the_structure_carries_figures_verdict_and_metadata_as_sent() {
         gst::init().unwrap();
         let connect = ConnectFacts::from_command_object(&Amf0Value::object([
-            ("flashVer", Amf0Value::string("FMLE/3.0 (compatible; obs-studio/29.0.2)")),
-            ("fourCcList", Amf0Value::StrictArray(vec![Amf0Value::string("hvc1")])),
+            (
+                "flashVer",
+                Amf0Value::string("FMLE/3.0 (compatible; obs-studio/29.0.2)"),
+            ),
+            (
+                "fourCcList",
+                Amf0Value::StrictArray(vec![Amf0Value::string("hvc1")]),
+            ),
         ]));
         let mut r = PublishReport::new(connect);
         r.set_session(SessionObservations {

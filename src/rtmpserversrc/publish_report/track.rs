@@ -30,9 +30,12 @@ pub(in crate::rtmpserversrc) struct TrackTiming {
     pub sequence_headers: u64,
     /// Sequence headers whose record differs from the previous one.
     pub sequence_header_changes: u64,
-    /// Frames per group of pictures (keyframe to keyframe); only complete groups.
+    /// Frames per group of pictures, counted in decode order from a keyframe to the next (what
+    /// a receiver joining at a keyframe gets before the next one); only complete groups.
     pub gop: RunningStats,
-    /// Milliseconds between keyframes.
+    /// Milliseconds between keyframes, in presentation time: with open GOPs (x265's default)
+    /// a keyframe is decoded before the B-frames shown ahead of it, so decode times would
+    /// make a steady one-second interval look irregular.
     pub keyframe_interval: RunningStats,
     last_dts_ns: Option<i64>,
     max_pts_ns: Option<i64>,
@@ -45,7 +48,7 @@ pub(in crate::rtmpserversrc) struct TrackTiming {
     regular_steps: u64,
     /// Frames since the last keyframe, that keyframe included; None before the first.
     gop_frames: Option<u64>,
-    last_keyframe_ns: Option<i64>,
+    last_keyframe_pts_ns: Option<i64>,
 }
 
 impl TrackTiming {
@@ -66,7 +69,7 @@ impl TrackTiming {
             self.epoch = epoch;
             self.last_dts_ns = None;
             self.max_pts_ns = None;
-            self.last_keyframe_ns = None;
+            self.last_keyframe_pts_ns = None;
         }
         if let Some(last) = self.last_dts_ns {
             self.on_step(dts_ns.saturating_sub(last));
@@ -91,11 +94,11 @@ impl TrackTiming {
                 self.gop.add(frames as f64);
             }
             self.gop_frames = Some(1);
-            if let Some(last) = self.last_keyframe_ns {
+            if let Some(last) = self.last_keyframe_pts_ns {
                 self.keyframe_interval
-                    .add(dts_ns.saturating_sub(last) as f64 / 1e6);
+                    .add(pts_ns.saturating_sub(last) as f64 / 1e6);
             }
-            self.last_keyframe_ns = Some(dts_ns);
+            self.last_keyframe_pts_ns = Some(pts_ns);
         } else if let Some(frames) = self.gop_frames.as_mut() {
             *frames += 1;
         }
@@ -242,6 +245,18 @@ mod tests {
         }
         // 40 -> 400 came before three regular intervals; 520 -> 1500 after them.
         assert_eq!(t.gaps, 1);
+    }
+
+    #[test]
+    fn keyframe_intervals_are_in_presentation_time() {
+        // Open GOP: the second keyframe, shown a second after the first, is decoded 934 ms
+        // after it, ahead of the B-frames shown before it.
+        let mut t = TrackTiming::default();
+        t.on_frame(0, 0, true, 66, 1);
+        t.on_frame(934 * MS, 0, true, 132, 1);
+        t.on_frame(967 * MS, 0, false, 33, 1);
+        assert_eq!(t.keyframe_interval.mean(), Some(1000.0));
+        assert_eq!(t.reordered, 1);
     }
 
     #[test]
