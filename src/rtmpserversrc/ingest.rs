@@ -14,8 +14,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::auth_service::{Action, Failure, Notice, Question, Verdict};
-use super::outputs::OutputConfig;
-use super::pad_queues::Limits;
+use super::failover::Role;
 use super::publish_report::ConnectFacts;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
@@ -55,6 +54,33 @@ pub(super) fn reject(
         description: description.into(),
         reason,
     }
+}
+
+/// The application a connect names, without the authentication query or any other (YouTube's
+/// backup ingest is `live2?backup=1`).
+pub(super) fn application_of(app: &str) -> &str {
+    let app = auth::split_authmod(app).0;
+    app.split('?').next().unwrap_or(app).trim_end_matches('/')
+}
+
+/// A stream name without its query (`KEY?backup=1` → `KEY`).
+pub(super) fn stream_key_of(name: &str) -> &str {
+    name.split('?').next().unwrap_or(name)
+}
+
+/// Whether a publish is the backup of its stream (with `failover`): `backup=1` in a query of
+/// its stream name, connect application or tcUrl.
+pub(super) fn is_backup(info: &ConnectInfo, stream_name: &str) -> bool {
+    let says_backup = |s: &str| {
+        s.split_once('?').is_some_and(|(_, query)| {
+            auth::parse_query(query)
+                .iter()
+                .any(|&(k, v)| k == "backup" && v == "1")
+        })
+    };
+    says_backup(stream_name)
+        || says_backup(&info.app)
+        || info.tc_url.as_deref().is_some_and(says_backup)
 }
 
 /// How long the brute-force brake holds a connect carrying an Adobe response from an address
@@ -99,6 +125,11 @@ pub(super) fn check_publish(
 ) -> Result<(), Rejection> {
     let imp = element.imp();
     let settings = imp.settings.lock().unwrap().clone();
+    let stream_key = if settings.failover {
+        stream_key_of(stream_key)
+    } else {
+        stream_key
+    };
     if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
         let rejection = reject(
             PUBLISH_DENIED,
@@ -195,6 +226,12 @@ pub(super) fn install_publish(
 ) -> Result<Box<dyn Publisher>, Rejection> {
     let imp = element.imp();
     let settings = imp.settings.lock().unwrap().clone();
+    let raw_stream_key = stream_key;
+    let stream_key = if settings.failover {
+        stream_key_of(stream_key)
+    } else {
+        stream_key
+    };
     let publish_info = PublishInfo {
         encoder: info.flash_ver.clone(),
         application: settings.application.clone(),
@@ -203,11 +240,19 @@ pub(super) fn install_publish(
         started: std::time::SystemTime::now(),
         connect: ConnectFacts::from_command_object(&info.command_object),
     };
+    let role = settings.failover.then(|| {
+        if is_backup(info, raw_stream_key) {
+            Role::Backup
+        } else {
+            Role::Primary
+        }
+    });
     let slot = Arc::new(PublishSlot::new(
         info.connection_id,
         info.peer,
         imp.epoch,
         publish_info,
+        role,
     ));
     if settings.uses_auth_service() {
         *slot.stopped_notice.lock().unwrap() = Some(Notice {
@@ -222,7 +267,7 @@ pub(super) fn install_publish(
             ),
         });
     }
-    {
+    let failover = {
         let mut publish = imp.publish.lock().unwrap();
         // Under the lock that installs the publish: EOS and PAUSED→READY set these under it.
         let ended = publish.ended;
@@ -249,10 +294,11 @@ pub(super) fn install_publish(
             imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
             return Err(rejection);
         }
-        if let Some(current) = publish.live.as_ref() {
+        let delivering = role != Some(Role::Backup) && imp.outputs.delivering();
+        if let Some(current) = publish.slot_mut(role).as_ref() {
             let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
             // Media of its still queued or in a push downstream: held by back-pressure.
-            if current.silence() < stale || imp.outputs.delivering() {
+            if current.silence() < stale || delivering {
                 let rejection = reject(
                     PUBLISH_BAD_NAME,
                     RefusalReason::AlreadyPublishing,
@@ -275,7 +321,11 @@ pub(super) fn install_publish(
             // Wakes its connection (blocked in a read, or waiting in the front door).
             imp.kick_connection(current.connection_id);
         }
-        publish.live = Some(slot.clone());
+        *publish.slot_mut(role) = Some(slot.clone());
+        role.zip(publish.failover.clone())
+    };
+    if let Some((role, gate)) = &failover {
+        gate.connected(*role);
     }
     gst::info!(
         CAT,
@@ -289,19 +339,13 @@ pub(super) fn install_publish(
     let config = PublishConfig {
         eos_on_disconnect: settings.eos_on_disconnect,
         max_tracks: settings.max_tracks as usize,
-        output: OutputConfig {
-            latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),
-            max_pending_bytes: u64::from(settings.max_queue_bytes),
-            queue_limits: Limits {
-                max_time: gst::ClockTime::from_mseconds(u64::from(settings.max_queue_time_ms)),
-                max_bytes: settings.max_queue_bytes as usize,
-            },
-        },
+        output: settings.output_config(),
     };
     Ok(Box::new(SessionPublisher::new(
         element.clone(),
         slot,
         config,
+        failover,
     )))
 }
 
@@ -378,12 +422,12 @@ pub(super) fn decide_connect(
         }
     }
 
-    let (app, _) = auth::split_authmod(&info.app);
-    if app.trim_end_matches('/') != settings.application {
+    let app = application_of(&info.app);
+    if app != settings.application {
         return ConnectDecision::Decided(Err(reject(
             CONNECT_REJECTED,
             RefusalReason::BadApplication,
-            format!("application '{}' not found", app.trim_end_matches('/')),
+            format!("application '{app}' not found"),
         )));
     }
 

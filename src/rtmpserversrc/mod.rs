@@ -47,6 +47,8 @@ use gst::prelude::*;
  */
 mod auth_service;
 mod caps;
+mod failover;
+mod failover_gate;
 mod imp;
 mod ingest;
 mod outputs;

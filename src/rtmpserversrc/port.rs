@@ -21,8 +21,9 @@ use gst::subclass::prelude::*;
 
 use super::auth_service::{self, Action};
 use super::ingest::{
-    brake_delay, check_publish, decide_connect, decide_with_service, install_publish, question,
-    reject, service_publish_verdict, ConnectDecision, CONNECT_REJECTED, PUBLISH_DENIED,
+    application_of, brake_delay, check_publish, decide_connect, decide_with_service,
+    install_publish, question, reject, service_publish_verdict, stream_key_of, ConnectDecision,
+    CONNECT_REJECTED, PUBLISH_DENIED,
 };
 use super::stats::Counters;
 use crate::auth;
@@ -210,7 +211,7 @@ impl Router {
         let Some(port) = self.port.upgrade() else {
             return Vec::new();
         };
-        let app = auth::split_authmod(app).0.trim_end_matches('/');
+        let app = application_of(app);
         port.active_elements()
             .into_iter()
             .filter(|(_, e)| e.imp().settings.lock().unwrap().application == app)
@@ -222,7 +223,7 @@ impl Router {
     /// Routes a connect to the element serving its application and decides it there.
     fn route_connect(&self, info: &ConnectInfo) -> ConnectVerdict {
         let candidates = self.elements_for_app(&info.app);
-        let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
+        let app = application_of(&info.app);
         // Parsed once here, then only read.
         let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
         // Several elements may serve one application with different keys; the key is only
@@ -391,10 +392,16 @@ impl IngestHandler for Router {
     ) -> PublishVerdict {
         let candidates = self.elements_for_app(&info.app);
         let key_of = |e: &super::RtmpServerSrc| e.imp().settings.lock().unwrap().stream_key.clone();
+        // A failover element's backup names the key with `?backup=1`.
+        let matches = |e: &super::RtmpServerSrc| {
+            let key = key_of(e);
+            key == stream_key
+                || (e.imp().settings.lock().unwrap().failover && key == stream_key_of(stream_key))
+        };
         // An exact key match wins over an element that accepts any key.
         let target = candidates
             .iter()
-            .find(|(_, e)| key_of(e) == stream_key)
+            .find(|(_, e)| matches(e))
             .or_else(|| candidates.iter().find(|(_, e)| key_of(e).is_empty()));
         let Some((route, element)) = target else {
             let rejection = reject(

@@ -16,6 +16,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::caps;
+use super::failover::Role;
+use super::failover_gate::FailoverGate;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_report::{self, Media, PublishReport, TrackDescription};
 use super::publish_stats::{PublishInfo, PublishStats};
@@ -47,10 +49,18 @@ pub(super) struct PublishSlot {
     reconnect_pending: AtomicBool,
     /// The auth service wants to hear when this publish stops.
     pub stopped_notice: Mutex<Option<super::auth_service::Notice>>,
+    /// With `failover`: primary or backup.
+    pub role: Option<Role>,
 }
 
 impl PublishSlot {
-    pub fn new(connection_id: u64, peer: SocketAddr, epoch: Instant, info: PublishInfo) -> Self {
+    pub fn new(
+        connection_id: u64,
+        peer: SocketAddr,
+        epoch: Instant,
+        info: PublishInfo,
+        role: Option<super::failover::Role>,
+    ) -> Self {
         let slot = PublishSlot {
             connection_id,
             peer,
@@ -63,6 +73,7 @@ impl PublishSlot {
             reconnect: Mutex::new(None),
             reconnect_pending: AtomicBool::new(false),
             stopped_notice: Mutex::new(None),
+            role,
         };
         slot.touch(Instant::now());
         slot
@@ -134,6 +145,8 @@ pub(super) struct SessionPublisher {
     element: super::RtmpServerSrc,
     slot: Arc<PublishSlot>,
     config: PublishConfig,
+    /// With `failover`: this publisher's role, and the gate its media goes through.
+    failover: Option<(Role, Arc<FailoverGate>)>,
     timeline: Option<Timeline>,
     tracks: Tracks,
     /// From onMetaData: whether the publisher announced video / audio.
@@ -159,6 +172,7 @@ impl SessionPublisher {
         element: super::RtmpServerSrc,
         slot: Arc<PublishSlot>,
         config: PublishConfig,
+        failover: Option<(Role, Arc<FailoverGate>)>,
     ) -> Self {
         let report = PublishReport::new(slot.info.connect.clone());
         SessionPublisher {
@@ -166,6 +180,7 @@ impl SessionPublisher {
             element,
             slot,
             config,
+            failover,
             timeline: None,
             tracks: Tracks::new(config.max_tracks),
             expect_video: None,
@@ -505,13 +520,19 @@ impl SessionPublisher {
         let Some(caps) = track.caps.clone() else {
             return;
         };
-        match self.element.imp().outputs.ensure(
-            &self.element,
-            key,
-            self.slot.connection_id,
-            &caps,
-            self.config.output,
-        ) {
+        let exposed = match &self.failover {
+            Some((role, gate)) => {
+                gate.caps(&self.element, *role, key, self.slot.connection_id, &caps)
+            }
+            None => self.element.imp().outputs.ensure(
+                &self.element,
+                key,
+                self.slot.connection_id,
+                &caps,
+                self.config.output,
+            ),
+        };
+        match exposed {
             Ok(()) => {
                 track.exposed = true;
                 self.send_tags(key);
@@ -538,6 +559,12 @@ impl SessionPublisher {
         };
         if !track.exposed {
             return;
+        }
+        if let Some((role, gate)) = &self.failover {
+            // Only the publisher the pads show tags them.
+            if gate.active() != Some(*role) {
+                return;
+            }
         }
         let id = match key {
             TrackKey::Video(id) | TrackKey::Audio(id) => id,
@@ -596,12 +623,17 @@ impl SessionPublisher {
         if !self.tracks.get(&key).is_some_and(|t| t.exposed) {
             return;
         }
-        let outcome = self.element.imp().outputs.send(
-            key,
-            self.slot.connection_id,
-            buffer,
-            &self.slot.evicted,
-        );
+        let outcome = match &self.failover {
+            Some((role, gate)) => {
+                gate.buffer(&self.element, *role, key, self.slot.connection_id, buffer)
+            }
+            None => self.element.imp().outputs.send(
+                key,
+                self.slot.connection_id,
+                buffer,
+                &self.slot.evicted,
+            ),
+        };
         // A wait for room (back-pressure) ends as activity, not as silence.
         self.slot.touch(Instant::now());
         match outcome {
@@ -775,7 +807,11 @@ impl Publisher for SessionPublisher {
         let imp = self.element.imp();
         let eos = self.config.eos_on_disconnect
             && !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced);
-        imp.publish_finished(&self.slot, reason, eos);
+        let eos = imp.publish_finished(&self.slot, reason, eos);
+        if let Some((role, gate)) = self.failover.take() {
+            // The other publisher takes over from its held keyframe, if it is there.
+            gate.disconnected(&self.element, role);
+        }
         if eos {
             // Behind everything queued: each pad drains before its EOS.
             imp.outputs.send_eos(self.slot.connection_id);

@@ -19,6 +19,7 @@ pub(super) const DEFAULT_TLS_PORT: u32 = 443;
 pub(super) const DEFAULT_PUBLISH_DEADLINE_MS: u32 = 10_000;
 pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
 pub(super) const DEFAULT_AUTH_TIMEOUT_MS: u32 = 3000;
+pub(super) const DEFAULT_FAILOVER_TIMEOUT_MS: u32 = 1000;
 
 #[derive(Clone)]
 pub(super) struct Settings {
@@ -50,6 +51,9 @@ pub(super) struct Settings {
     pub trusted_proxies: String,
     pub auth_url: String,
     pub auth_timeout_ms: u32,
+    pub failover: bool,
+    pub failover_timeout_ms: u32,
+    pub failback: bool,
 }
 
 impl Default for Settings {
@@ -83,11 +87,26 @@ impl Default for Settings {
             trusted_proxies: String::new(),
             auth_url: String::new(),
             auth_timeout_ms: DEFAULT_AUTH_TIMEOUT_MS,
+            failover: false,
+            failover_timeout_ms: DEFAULT_FAILOVER_TIMEOUT_MS,
+            failback: true,
         }
     }
 }
 
 impl Settings {
+    /// How a publish's media reaches the pads.
+    pub fn output_config(&self) -> super::outputs::OutputConfig {
+        super::outputs::OutputConfig {
+            latency: gst::ClockTime::from_mseconds(u64::from(self.latency_ms)),
+            max_pending_bytes: u64::from(self.max_queue_bytes),
+            queue_limits: super::pad_queues::Limits {
+                max_time: gst::ClockTime::from_mseconds(u64::from(self.max_queue_time_ms)),
+                max_bytes: self.max_queue_bytes as usize,
+            },
+        }
+    }
+
     /// Authentication is on when a user name is configured (an auth service decides on its own
     /// whether a connect must log in, see `uses_auth_service`).
     pub fn auth_required(&self) -> bool {
