@@ -15,6 +15,7 @@ use gst::subclass::prelude::*;
 
 use super::auth_service::{Action, Failure, Notice, Question, Verdict};
 use super::failover::Role;
+use super::publish_report::ConnectFacts;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
 use crate::auth::{self, AdobeAuth, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth};
@@ -237,6 +238,7 @@ pub(super) fn install_publish(
         stream_key_masked: mask_key(stream_key),
         user: info.user.clone(),
         started: std::time::SystemTime::now(),
+        connect: ConnectFacts::from_command_object(&info.command_object),
     };
     let role = settings.failover.then(|| {
         if is_backup(info, raw_stream_key) {
