@@ -8,6 +8,7 @@
 pub mod client;
 pub mod haproxy;
 pub mod obs;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -74,6 +74,15 @@ impl ObsSettings {
     }
 }
 
+/// The encoder settings of the profile (`basic.ini`), which the tests compare with what OBS
+/// sent: frames per second, x264's keyint (frames from keyframe to keyframe), the video
+/// bitrate (x264 CBR) and the audio's (AAC), in kbit/s, and the audio's sample rate.
+pub const FPS: u32 = 30;
+pub const KEYINT: u32 = 60;
+pub const VIDEO_KBPS: u32 = 1000;
+pub const AUDIO_KBPS: u32 = 128;
+pub const SAMPLE_RATE: u32 = 48000;
+
 const PROFILE: &str = "RtmpServerTest";
 /// 29.0.2 as OBS stores it: (major << 24) | (minor << 16) | patch.
 const OBS_29_0_2: u32 = (29 << 24) | 2;
@@ -143,10 +152,10 @@ pub fn write_config(config_home: &Path, s: &ObsSettings) {
              OutputCX=640\n\
              OutputCY=360\n\
              FPSType=0\n\
-             FPSCommon=30\n\
+             FPSCommon={FPS}\n\
              \n\
              [Audio]\n\
-             SampleRate=48000\n\
+             SampleRate={SAMPLE_RATE}\n\
              ChannelSetup=Stereo\n\
              \n\
              [Output]\n\
@@ -157,11 +166,11 @@ pub fn write_config(config_home: &Path, s: &ObsSettings) {
              \n\
              [SimpleOutput]\n\
              StreamEncoder=x264\n\
-             VBitrate=1000\n\
-             ABitrate=128\n\
+             VBitrate={VIDEO_KBPS}\n\
+             ABitrate={AUDIO_KBPS}\n\
              UseAdvanced=true\n\
              Preset=veryfast\n\
-             x264Settings=keyint=60 min-keyint=60\n",
+             x264Settings=keyint={KEYINT} min-keyint={KEYINT}\n",
             s.retry_delay_s
         ),
     )
