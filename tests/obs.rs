@@ -527,6 +527,7 @@ fn assert_obs_report(rx: &Ingest) {
     assert_eq!(c.get::<&str>("handshake").unwrap(), "simple");
     assert_eq!(c.get::<u32>("chunk-size-changes").unwrap(), 1);
     assert_eq!(c.get::<u32>("chunk-size-last").unwrap(), 4096);
+    assert_eq!(c.get::<u32>("chunk-size").unwrap(), 4096);
     assert!(!c.has_field("window-ack-size"), "{c}");
     assert!(!c.get::<bool>("enhanced-rtmp").unwrap());
 
@@ -820,6 +821,7 @@ fn rtmpsink_librtmp_publish_arrives_bit_exact() {
     assert_eq!(c.get::<&str>("handshake").unwrap(), "simple");
     assert_eq!(c.get::<u32>("chunk-size-changes").unwrap(), 0, "{c}");
     assert!(!c.has_field("chunk-size-last"), "{c}");
+    assert_eq!(c.get::<u32>("chunk-size").unwrap(), 128, "{c}");
     assert!(!c.has_field("flash-ver"), "{c}");
     assert!(!c.has_field("window-ack-size"), "{c}");
     assert!(!c.get::<bool>("enhanced-rtmp").unwrap());

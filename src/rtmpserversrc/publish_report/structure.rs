@@ -121,7 +121,10 @@ fn connection(report: &PublishReport) -> gst::Structure {
             "handshake",
             session.handshake.map_or("unknown", |k| k.as_str()),
         )
-        .field("chunk-size-changes", sizes.count);
+        .field("chunk-size-changes", sizes.count)
+        // The chunk size in use at the end: RTMP's 128 bytes until the client sets another
+        // (classic librtmp never does).
+        .field("chunk-size", if sizes.count > 0 { sizes.last } else { 128 });
     if sizes.count > 0 {
         b = b
             .field("chunk-size-first", sizes.first)

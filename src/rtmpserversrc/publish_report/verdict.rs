@@ -25,8 +25,13 @@ fn relative_difference(measured: f64, declared: f64) -> f64 {
     (measured - declared).abs() / declared
 }
 
+/// A bitrate as people read it: Mbit/s from 1 Mbit/s, kbit/s below (silent AAC is 2 kbit/s).
 fn megabits(bps: f64) -> String {
-    format!("{:.2} Mbit/s", bps / 1e6)
+    if bps >= 1e6 {
+        format!("{:.2} Mbit/s", bps / 1e6)
+    } else {
+        format!("{:.0} kbit/s", bps / 1e3)
+    }
 }
 
 /// The findings, in a stable order: publish-wide first, then per track.
