@@ -258,26 +258,17 @@ impl Router {
             ConnectDecision::AskService { user } => {
                 let (waiting, answer) = deferred::<ConnectVerdict>();
                 let asked = question(Action::Connect, info, app, None, user.as_deref());
-                let (weak, info) = (element.downgrade(), info.clone());
-                auth_service::ask_later(
-                    &settings.auth_url,
-                    Duration::from_millis(u64::from(settings.auth_timeout_ms)),
-                    asked,
-                    Box::new(move |reply| {
-                        // An element gone meanwhile: the answer is dropped, which refuses.
-                        let Some(element) = weak.upgrade() else {
-                            return;
-                        };
-                        let result = decide_with_service(&element, &info, user.as_deref(), reply);
-                        answer.send(connect_verdict(
-                            &element,
-                            &info,
-                            route,
-                            user.as_deref(),
-                            result,
-                        ));
-                    }),
-                );
+                let info = info.clone();
+                ask_service(element, &settings, asked, move |element, reply| {
+                    let result = decide_with_service(element, &info, user.as_deref(), reply);
+                    answer.send(connect_verdict(
+                        element,
+                        &info,
+                        route,
+                        user.as_deref(),
+                        result,
+                    ));
+                });
                 ConnectVerdict::Later(waiting)
             }
         }
@@ -323,6 +314,29 @@ impl Router {
         }
         rejection
     }
+}
+
+/// Asks `element`'s auth service; `then` gets its answer on a service thread, if the element
+/// still exists (if not, the waiting connection's answer is dropped, which refuses).
+fn ask_service(
+    element: &super::RtmpServerSrc,
+    settings: &super::settings::Settings,
+    asked: auth_service::Question,
+    then: impl FnOnce(&super::RtmpServerSrc, Result<auth_service::Verdict, auth_service::Failure>)
+        + Send
+        + 'static,
+) {
+    let weak = element.downgrade();
+    auth_service::ask_later(
+        &settings.auth_url,
+        Duration::from_millis(u64::from(settings.auth_timeout_ms)),
+        asked,
+        Box::new(move |reply| {
+            if let Some(element) = weak.upgrade() {
+                then(&element, reply);
+            }
+        }),
+    );
 }
 
 /// A decided connect, reported (a refusal other than a login step is posted) and answered.
@@ -454,25 +468,17 @@ impl IngestHandler for Router {
             Some(stream_key),
             info.user.as_deref(),
         );
-        let (weak, info) = (element.downgrade(), info.clone());
+        let info = info.clone();
         let (stream_key, publish_type) = (stream_key.to_string(), publish_type.map(str::to_string));
-        auth_service::ask_later(
-            &settings.auth_url,
-            Duration::from_millis(u64::from(settings.auth_timeout_ms)),
-            asked,
-            Box::new(move |reply| {
-                let Some(element) = weak.upgrade() else {
-                    return;
-                };
-                let verdict = service_publish_verdict(&element, &info, reply).and_then(|()| {
-                    install_publish(&element, &info, &stream_key, publish_type.as_deref())
-                });
-                answer.send(match verdict {
-                    Ok(publisher) => PublishVerdict::Accept(publisher),
-                    Err(rejection) => PublishVerdict::Reject(rejection),
-                });
-            }),
-        );
+        ask_service(element, &settings, asked, move |element, reply| {
+            let verdict = service_publish_verdict(element, &info, reply).and_then(|()| {
+                install_publish(element, &info, &stream_key, publish_type.as_deref())
+            });
+            answer.send(match verdict {
+                Ok(publisher) => PublishVerdict::Accept(publisher),
+                Err(rejection) => PublishVerdict::Reject(rejection),
+            });
+        });
         PublishVerdict::Later(waiting)
     }
 }
