@@ -43,6 +43,8 @@ use gst::prelude::*;
  * ]| Records each publish to MP4, finalized when the publisher leaves.
  */
 mod caps;
+mod clock_sync;
+mod correction;
 mod imp;
 mod ingest;
 mod outputs;
@@ -52,6 +54,7 @@ mod publish_stats;
 mod publisher;
 mod settings;
 mod settle;
+mod skew_estimator;
 mod stats;
 mod tags;
 mod timeline;

@@ -1,0 +1,308 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
+//! Estimates how a publisher's media clock drifts against the pipeline clock, from when its
+//! messages arrive. Pure arithmetic on nanoseconds (no GStreamer), so it is unit-tested alone.
+//!
+//! Each message gives a *lag*: its arrival running time minus its uncorrected running time
+//! (the session's base plus its RTMP timestamp). Network jitter, TCP retransmits and an encoder
+//! catching up after a stall only ever make a message later, so the lower envelope of the lag
+//! is the publisher's clock as seen from ours; it moves by the clock skew. As in
+//! rtpjitterbuffer's slave mode, minima over windows of arrival time keep the envelope and drop
+//! the jitter; rtpjitterbuffer then smooths one running minimum, which trails a drifting clock
+//! by the window. Here each half second of arrival time keeps its minimum (a *block*) and:
+//!
+//! - the slope of the envelope is the median of the slopes between blocks 20 s apart over the
+//!   last 120 s (a robust fit: a stall, a burst or a step in the network delay touches a few
+//!   of those pairs, not the median), and
+//! - its level at a given media time is the median of the last 10 s of blocks, each moved
+//!   there along that slope, so the estimate does not trail a drifting clock.
+
+use std::collections::VecDeque;
+
+/// Arrival time over which one minimum is kept (ns). A publisher sends dozens of messages in
+/// it, so its minimum is one of the few that met no delay.
+pub(super) const BLOCK_NS: i64 = 500_000_000;
+
+/// Blocks the slope is fitted over: 120 s. Long enough for tens of ppm to show above jitter.
+const SLOPE_BLOCKS: usize = 240;
+
+/// Distance between the blocks of each slope pair, once there are enough blocks: 20 s.
+const SLOPE_PAIR_DISTANCE: usize = 40;
+
+/// Blocks before a slope is estimated at all: 2 s.
+pub(super) const MIN_SLOPE_BLOCKS: usize = 4;
+
+/// Blocks the level is taken from: 10 s. A stall or a burst shorter than half of it does not
+/// move the median.
+const LEVEL_BLOCKS: usize = 20;
+
+/// A pair of blocks closer than this in media time gives no slope (the publisher stalled
+/// between them, or its timestamps stood still).
+const MIN_PAIR_MEDIA_NS: i64 = BLOCK_NS;
+
+/// The least-delayed message of one block of arrival time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Block {
+    /// Its uncorrected running time (ns).
+    media: i64,
+    /// Arrival minus `media` (ns).
+    lag: i64,
+}
+
+/// The clock relation seen so far; see the module documentation.
+#[derive(Debug, Default)]
+pub(super) struct SkewEstimator {
+    /// Completed blocks, oldest first, at most [`SLOPE_BLOCKS`].
+    blocks: VecDeque<Block>,
+    /// The block being filled: its index (arrival / [`BLOCK_NS`]) and minimum so far.
+    current: Option<(i64, Block)>,
+    /// The fitted slope (lag per media time), once there are enough blocks.
+    slope: Option<f64>,
+    /// Scratch for the medians, kept to avoid an allocation per block.
+    scratch: Vec<f64>,
+}
+
+impl SkewEstimator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One message arrived at running time `arrival` (ns) with uncorrected running time
+    /// `media` (ns). Returns true when a block was completed, i.e. the estimate was refitted.
+    pub fn observe(&mut self, arrival: i64, media: i64) -> bool {
+        let sample = Block {
+            media,
+            lag: arrival.saturating_sub(media),
+        };
+        let index = arrival.div_euclid(BLOCK_NS);
+        match &mut self.current {
+            // The same block, or the clock stepped back (kept in the current block, which only
+            // makes its minimum smaller: never a reason to move time later).
+            Some((current, min)) if index <= *current => {
+                if sample.lag < min.lag {
+                    *min = sample;
+                }
+                false
+            }
+            _ => {
+                let completed = self.current.replace((index, sample)).map(|(_, b)| b);
+                match completed {
+                    Some(block) => {
+                        self.push(block);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, block: Block) {
+        if self.blocks.len() == SLOPE_BLOCKS {
+            self.blocks.pop_front();
+        }
+        self.blocks.push_back(block);
+        self.slope = self.fit_slope();
+    }
+
+    /// Completed blocks held (each [`BLOCK_NS`] of arrival time with at least one message).
+    pub fn blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Media time the blocks held span (ns).
+    pub fn span(&self) -> i64 {
+        match (self.blocks.front(), self.blocks.back()) {
+            (Some(a), Some(b)) => b.media.saturating_sub(a.media).max(0),
+            _ => 0,
+        }
+    }
+
+    /// The slope of the lag against media time: about -0.01 when the publisher's clock runs
+    /// 1 % fast (its media time outruns arrival), +0.01 when 1 % slow. `None` until
+    /// [`MIN_SLOPE_BLOCKS`] blocks are in.
+    pub fn slope(&self) -> Option<f64> {
+        self.slope
+    }
+
+    /// The envelope's lag at media time `media` (ns), the recent blocks moved there along
+    /// `slope` (the caller's, which may be capped). `None` before the first block completes.
+    pub fn level_at(&mut self, media: i64, slope: f64) -> Option<f64> {
+        let start = self.blocks.len().saturating_sub(LEVEL_BLOCKS);
+        self.scratch.clear();
+        self.scratch.extend(
+            self.blocks
+                .iter()
+                .skip(start)
+                .map(|b| b.lag as f64 + slope * media.saturating_sub(b.media) as f64),
+        );
+        median(&mut self.scratch)
+    }
+
+    /// Forgets every block: the relation before is not the relation after (the session's
+    /// timestamps were resynchronised).
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.current = None;
+        self.slope = None;
+    }
+
+    /// Median of the slopes between blocks a fixed distance apart: 20 s once 40 s of blocks
+    /// are in, half of what there is before.
+    fn fit_slope(&mut self) -> Option<f64> {
+        let n = self.blocks.len();
+        if n < MIN_SLOPE_BLOCKS {
+            return None;
+        }
+        let distance = (n / 2).min(SLOPE_PAIR_DISTANCE);
+        self.scratch.clear();
+        for i in 0..n - distance {
+            let (a, b) = (self.blocks[i], self.blocks[i + distance]);
+            let media = b.media.saturating_sub(a.media);
+            if media >= MIN_PAIR_MEDIA_NS {
+                self.scratch
+                    .push(b.lag.saturating_sub(a.lag) as f64 / media as f64);
+            }
+        }
+        median(&mut self.scratch)
+    }
+}
+
+/// The median of `values` (reordered), `None` if empty.
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let (len, mid) = (values.len(), values.len() / 2);
+    let (low, m, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let m = *m;
+    if len % 2 == 1 {
+        return Some(m);
+    }
+    let below = low.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((below + m) / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+    const S: i64 = 1_000_000_000;
+
+    /// Feeds `seconds` of a 40 ms message cadence whose media clock runs `ppm` fast (positive)
+    /// or slow, with `delay(i)` added to the arrival of message i. Arrivals keep their order,
+    /// as on TCP: a delayed message holds back the ones behind it.
+    fn feed(est: &mut SkewEstimator, seconds: i64, ppm: f64, mut delay: impl FnMut(i64) -> i64) {
+        let mut last = i64::MIN;
+        for i in 0..seconds * 25 {
+            let sent = i * 40 * MS;
+            let media = (sent as f64 * (1.0 + ppm * 1e-6)) as i64;
+            last = last.max(sent + delay(i));
+            est.observe(last, media);
+        }
+    }
+
+    /// A deterministic jitter source: mostly small delays, now and then up to `max`.
+    fn jitter(max: i64) -> impl FnMut() -> i64 {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            (u.powi(4) * max as f64) as i64
+        }
+    }
+
+    /// The lag slope of a clock `ppm` fast: arrival/media - 1.
+    fn slope_of(ppm: f64) -> f64 {
+        1.0 / (1.0 + ppm * 1e-6) - 1.0
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
+
+    #[test]
+    fn no_slope_before_enough_blocks() {
+        let mut est = SkewEstimator::new();
+        feed(&mut est, 2, 10_000.0, |_| 0);
+        // 2 s of arrivals complete 3 blocks (the fourth is still being filled).
+        assert_eq!(est.blocks(), 3);
+        assert_eq!(est.slope(), None);
+        est.observe(2 * S, 2 * S);
+        assert!(est.slope().is_some());
+    }
+
+    #[test]
+    fn finds_a_one_percent_drift_either_way_within_seconds() {
+        for ppm in [10_000.0, -10_000.0] {
+            let mut est = SkewEstimator::new();
+            let mut jitter = jitter(5 * MS);
+            feed(&mut est, 5, ppm, |_| jitter());
+            let slope = est.slope().unwrap();
+            let want = slope_of(ppm);
+            assert!(
+                (slope - want).abs() < want.abs() * 0.05,
+                "{ppm} ppm: slope {slope}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_level_does_not_trail_a_drifting_clock() {
+        // 1 % slow: the lag grows by 10 ms a second; a plain minimum over the last 10 s would
+        // sit 100 ms behind.
+        let mut est = SkewEstimator::new();
+        feed(&mut est, 30, -10_000.0, |_| 0);
+        let media = (30.0 * S as f64 * (1.0 - 0.01)) as i64;
+        let slope = est.slope().unwrap();
+        let level = est.level_at(media, slope).unwrap();
+        let want = 30.0 * S as f64 - media as f64;
+        assert!(
+            (level - want).abs() < 2.0 * MS as f64,
+            "level {level}, want {want}"
+        );
+    }
+
+    #[test]
+    fn jitter_stalls_and_a_delay_step_do_not_fool_the_fit() {
+        // 50 ppm slow, jitter up to 30 ms, every 20 s a stall of 3 s after which the backlog
+        // arrives ten times faster than real time, and a lasting 20 ms step in the network
+        // delay at 100 s.
+        let mut est = SkewEstimator::new();
+        let mut jitter = jitter(30 * MS);
+        feed(&mut est, 200, -50.0, |i| {
+            let sent = i * 40 * MS;
+            let in_cycle = sent % (20 * S);
+            let stall = if in_cycle < 3 * S {
+                (3 * S - in_cycle) + in_cycle / 10
+            } else {
+                0
+            };
+            let step = if sent > 100 * S { 20 * MS } else { 0 };
+            jitter() + stall + step
+        });
+        let slope = est.slope().unwrap();
+        let want = slope_of(-50.0);
+        assert!(
+            (slope - want).abs() < 10e-6,
+            "slope {slope}, want {want} (50 ppm)"
+        );
+    }
+
+    #[test]
+    fn clear_forgets_the_history() {
+        let mut est = SkewEstimator::new();
+        feed(&mut est, 5, 0.0, |_| 0);
+        assert!(est.slope().is_some());
+        est.clear();
+        assert_eq!(est.blocks(), 0);
+        assert_eq!(est.slope(), None);
+        assert_eq!(est.level_at(0, 0.0), None);
+    }
+}
