@@ -35,10 +35,6 @@ pub(super) struct Correction {
 }
 
 impl Correction {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// The correction (ns) at uncorrected running time `media` (ns). Before the first knot it
     /// is the first knot's value (zero for a session's start).
     pub fn at(&self, media: i64) -> f64 {
@@ -69,6 +65,7 @@ impl Correction {
     }
 
     /// The rate in force after the last knot.
+    #[cfg(test)]
     pub fn rate(&self) -> f64 {
         self.knots.back().map_or(0.0, |k| k.rate)
     }
@@ -82,14 +79,14 @@ mod tests {
 
     #[test]
     fn zero_until_a_rate_is_set() {
-        let c = Correction::new();
+        let c = Correction::default();
         assert_eq!(c.at(0), 0.0);
         assert_eq!(c.at(1_000 * MS), 0.0);
     }
 
     #[test]
     fn continuous_at_each_knot_and_linear_between() {
-        let mut c = Correction::new();
+        let mut c = Correction::default();
         c.set_rate(1_000 * MS, 0.01);
         assert_eq!(c.at(500 * MS), 0.0, "before the first knot");
         assert_eq!(c.at(2_000 * MS), 10.0 * MS as f64);
@@ -102,7 +99,7 @@ mod tests {
 
     #[test]
     fn rates_are_bounded_so_time_never_runs_backwards() {
-        let mut c = Correction::new();
+        let mut c = Correction::default();
         c.set_rate(0, -1.0);
         assert_eq!(c.rate(), -MAX_RATE);
         // Corrected time of consecutive 1 ms steps still increases.
@@ -117,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_knot_before_the_last_one_moves_to_it() {
-        let mut c = Correction::new();
+        let mut c = Correction::default();
         c.set_rate(1_000 * MS, 0.01);
         c.set_rate(500 * MS, -0.01);
         assert_eq!(c.at(500 * MS), 0.0, "nothing before the first knot changed");
@@ -128,7 +125,7 @@ mod tests {
 
     #[test]
     fn old_knots_are_dropped() {
-        let mut c = Correction::new();
+        let mut c = Correction::default();
         for i in 0..(MAX_KNOTS as i64 + 10) {
             c.set_rate(i * 500 * MS, 0.001);
         }

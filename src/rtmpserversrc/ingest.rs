@@ -197,6 +197,7 @@ pub(super) fn element_publish(
     imp.counters.published();
     let config = PublishConfig {
         eos_on_disconnect: settings.eos_on_disconnect,
+        clock_sync: settings.clock_sync,
         max_tracks: settings.max_tracks as usize,
         output: OutputConfig {
             latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),

@@ -63,10 +63,6 @@ pub(super) struct SkewEstimator {
 }
 
 impl SkewEstimator {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// One message arrived at running time `arrival` (ns) with uncorrected running time
     /// `media` (ns). Returns true when a block was completed, i.e. the estimate was refitted.
     pub fn observe(&mut self, arrival: i64, media: i64) -> bool {
@@ -229,7 +225,7 @@ mod tests {
 
     #[test]
     fn no_slope_before_enough_blocks() {
-        let mut est = SkewEstimator::new();
+        let mut est = SkewEstimator::default();
         feed(&mut est, 2, 10_000.0, |_| 0);
         // 2 s of arrivals complete 3 blocks (the fourth is still being filled).
         assert_eq!(est.blocks(), 3);
@@ -241,7 +237,7 @@ mod tests {
     #[test]
     fn finds_a_one_percent_drift_either_way_within_seconds() {
         for ppm in [10_000.0, -10_000.0] {
-            let mut est = SkewEstimator::new();
+            let mut est = SkewEstimator::default();
             let mut jitter = jitter(5 * MS);
             feed(&mut est, 5, ppm, |_| jitter());
             let slope = est.slope().unwrap();
@@ -257,7 +253,7 @@ mod tests {
     fn the_level_does_not_trail_a_drifting_clock() {
         // 1 % slow: the lag grows by 10 ms a second; a plain minimum over the last 10 s would
         // sit 100 ms behind.
-        let mut est = SkewEstimator::new();
+        let mut est = SkewEstimator::default();
         feed(&mut est, 30, -10_000.0, |_| 0);
         let media = (30.0 * S as f64 * (1.0 - 0.01)) as i64;
         let slope = est.slope().unwrap();
@@ -274,7 +270,7 @@ mod tests {
         // 50 ppm slow, jitter up to 30 ms, every 20 s a stall of 3 s after which the backlog
         // arrives ten times faster than real time, and a lasting 20 ms step in the network
         // delay at 100 s.
-        let mut est = SkewEstimator::new();
+        let mut est = SkewEstimator::default();
         let mut jitter = jitter(30 * MS);
         feed(&mut est, 200, -50.0, |i| {
             let sent = i * 40 * MS;
@@ -297,7 +293,7 @@ mod tests {
 
     #[test]
     fn clear_forgets_the_history() {
-        let mut est = SkewEstimator::new();
+        let mut est = SkewEstimator::default();
         feed(&mut est, 5, 0.0, |_| 0);
         assert!(est.slope().is_some());
         est.clear();
