@@ -35,6 +35,10 @@ const DEADBAND_NS: f64 = 3e6;
 /// fitted on: over a short span, noise looks like skew.
 const SIGNIFICANT_DRIFT_NS: f64 = 3e6;
 
+/// ...and once this share of the pairs it was fitted from agree on its sign: a trend, not
+/// noise around none, nor one odd block (a publisher's first messages are not paced).
+const SIGNIFICANT_AGREEMENT: f64 = 0.8;
+
 /// Blocks before a skew is called implausible (10 s): early fits are noisy.
 const PLAUSIBILITY_BLOCKS: usize = 20;
 
@@ -84,7 +88,7 @@ impl SkewCorrector {
             return None;
         }
         self.steer();
-        let slope = self.estimator.slope()?;
+        let slope = self.estimator.slope()?.value;
         let implausible = slope.abs() > MAX_SKEW
             && self.estimator.blocks() >= PLAUSIBILITY_BLOCKS
             && !std::mem::replace(&mut self.implausible_reported, true);
@@ -115,7 +119,7 @@ impl SkewCorrector {
     pub fn skew_ppm(&self) -> f64 {
         self.estimator
             .slope()
-            .map_or(0.0, |slope| (1.0 / (1.0 + slope) - 1.0) * 1e6)
+            .map_or(0.0, |slope| (1.0 / (1.0 + slope.value) - 1.0) * 1e6)
     }
 
     /// The correction at the newest media time, in ms (positive: output later than the
@@ -135,9 +139,11 @@ impl SkewCorrector {
         else {
             return;
         };
-        let significant = measured.abs() * self.estimator.span() as f64 >= SIGNIFICANT_DRIFT_NS;
+        let significant = measured.value.abs() * self.estimator.span() as f64
+            >= SIGNIFICANT_DRIFT_NS
+            && measured.agreement >= SIGNIFICANT_AGREEMENT;
         let slope = if significant {
-            measured.clamp(-MAX_SKEW, MAX_SKEW)
+            measured.value.clamp(-MAX_SKEW, MAX_SKEW)
         } else {
             0.0
         };

@@ -171,8 +171,10 @@ impl SessionPublisher {
 
     /// Running time of an RTMP timestamp. The first one maps to "now", or just after what a
     /// previous session pushed, so time only moves forward across reconnects. With
-    /// clock-sync=skew the publisher's clock drift is then corrected (clock_sync.rs).
-    fn running_time(&mut self, timestamp: u32) -> gst::ClockTime {
+    /// clock-sync=skew the publisher's clock drift is then corrected (clock_sync.rs), measured
+    /// on messages that carry coded frames (`paced`): sequence headers and metadata go out when
+    /// the publisher connects or reconfigures, not at its media's pace.
+    fn running_time(&mut self, timestamp: u32, paced: bool) -> gst::ClockTime {
         let timeline = self.timeline.get_or_insert_with(|| {
             let now = self
                 .element
@@ -209,7 +211,7 @@ impl SessionPublisher {
             return mapped.running_time;
         }
         let media = mapped.running_time.nseconds() as i64;
-        let arrival = self.arrival_time();
+        let arrival = if paced { self.arrival_time() } else { None };
         let Some(skew) = self.skew.as_mut() else {
             return mapped.running_time;
         };
@@ -258,7 +260,10 @@ impl SessionPublisher {
                 return;
             }
         };
-        let dts = self.running_time(timestamp);
+        let paced = packets
+            .iter()
+            .any(|p| matches!(p, VideoPacket::Frame { data, .. } if !data.is_empty()));
+        let dts = self.running_time(timestamp, paced);
         for packet in packets {
             match packet {
                 VideoPacket::SequenceStart {
@@ -327,7 +332,10 @@ impl SessionPublisher {
                 return;
             }
         };
-        let ts = self.running_time(timestamp);
+        let paced = packets
+            .iter()
+            .any(|p| matches!(p, AudioPacket::Frame { data, .. } if !data.is_empty()));
+        let ts = self.running_time(timestamp, paced);
         for packet in packets {
             match packet {
                 AudioPacket::SequenceStart {

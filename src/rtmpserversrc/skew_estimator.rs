@@ -11,9 +11,11 @@
 //! the jitter; rtpjitterbuffer then smooths one running minimum, which trails a drifting clock
 //! by the window. Here each half second of arrival time keeps its minimum (a *block*) and:
 //!
-//! - the slope of the envelope is the median of the slopes between blocks 20 s apart over the
-//!   last 120 s (a robust fit: a stall, a burst or a step in the network delay touches a few
-//!   of those pairs, not the median), and
+//! - the slope of the envelope is the median of the slopes between pairs of blocks (a robust
+//!   fit: a stall, a burst or a step in the network delay touches a few of the pairs, not the
+//!   median): every pair while there are under 40 s of blocks, then the pairs 20 s apart over
+//!   the last 120 s; with it, how many pairs agree on its sign, so that a trend can be told
+//!   from noise and from a single odd block early on, and
 //! - its level at a given media time is the median of the last 10 s of blocks, each moved
 //!   there along that slope, so the estimate does not trail a drifting clock.
 
@@ -26,7 +28,8 @@ pub(super) const BLOCK_NS: i64 = 500_000_000;
 /// Blocks the slope is fitted over: 120 s. Long enough for tens of ppm to show above jitter.
 const SLOPE_BLOCKS: usize = 240;
 
-/// Distance between the blocks of each slope pair, once there are enough blocks: 20 s.
+/// Distance between the blocks of each slope pair once there are twice as many blocks: 20 s.
+/// Before, every pair is used (at most 3,160 pairs).
 const SLOPE_PAIR_DISTANCE: usize = 40;
 
 /// Blocks before a slope is estimated at all: 2 s.
@@ -38,7 +41,7 @@ const LEVEL_BLOCKS: usize = 20;
 
 /// A pair of blocks closer than this in media time gives no slope (the publisher stalled
 /// between them, or its timestamps stood still).
-const MIN_PAIR_MEDIA_NS: i64 = BLOCK_NS;
+const MIN_PAIR_MEDIA_NS: i64 = BLOCK_NS / 2;
 
 /// The least-delayed message of one block of arrival time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +52,16 @@ struct Block {
     lag: i64,
 }
 
+/// A fitted slope and how much the pairs it came from agree on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Slope {
+    /// Lag per media time: about -0.01 when the publisher's clock runs 1 % fast (its media time
+    /// outruns arrival), +0.01 when 1 % slow.
+    pub value: f64,
+    /// The share of pairs whose slope has the value's sign (0.5 and below: no trend).
+    pub agreement: f64,
+}
+
 /// The clock relation seen so far; see the module documentation.
 #[derive(Debug, Default)]
 pub(super) struct SkewEstimator {
@@ -57,7 +70,7 @@ pub(super) struct SkewEstimator {
     /// The block being filled: its index (arrival / [`BLOCK_NS`]) and minimum so far.
     current: Option<(i64, Block)>,
     /// The fitted slope (lag per media time), once there are enough blocks.
-    slope: Option<f64>,
+    slope: Option<Slope>,
     /// Scratch for the medians, kept to avoid an allocation per block.
     scratch: Vec<f64>,
 }
@@ -114,10 +127,9 @@ impl SkewEstimator {
         }
     }
 
-    /// The slope of the lag against media time: about -0.01 when the publisher's clock runs
-    /// 1 % fast (its media time outruns arrival), +0.01 when 1 % slow. `None` until
-    /// [`MIN_SLOPE_BLOCKS`] blocks are in.
-    pub fn slope(&self) -> Option<f64> {
+    /// The slope of the lag against media time, `None` until [`MIN_SLOPE_BLOCKS`] blocks are
+    /// in.
+    pub fn slope(&self) -> Option<Slope> {
         self.slope
     }
 
@@ -143,24 +155,45 @@ impl SkewEstimator {
         self.slope = None;
     }
 
-    /// Median of the slopes between blocks a fixed distance apart: 20 s once 40 s of blocks
-    /// are in, half of what there is before.
-    fn fit_slope(&mut self) -> Option<f64> {
+    /// Median of the slopes between pairs of blocks: every pair while there are under
+    /// 2 x [`SLOPE_PAIR_DISTANCE`] blocks, then those that far apart.
+    fn fit_slope(&mut self) -> Option<Slope> {
         let n = self.blocks.len();
         if n < MIN_SLOPE_BLOCKS {
             return None;
         }
-        let distance = (n / 2).min(SLOPE_PAIR_DISTANCE);
         self.scratch.clear();
-        for i in 0..n - distance {
-            let (a, b) = (self.blocks[i], self.blocks[i + distance]);
+        let blocks = &self.blocks;
+        let mut pair = |i: usize, j: usize| {
+            let (a, b) = (blocks[i], blocks[j]);
             let media = b.media.saturating_sub(a.media);
             if media >= MIN_PAIR_MEDIA_NS {
                 self.scratch
                     .push(b.lag.saturating_sub(a.lag) as f64 / media as f64);
             }
+        };
+        if n < 2 * SLOPE_PAIR_DISTANCE {
+            for i in 0..n {
+                for j in i + 1..n {
+                    pair(i, j);
+                }
+            }
+        } else {
+            for i in 0..n - SLOPE_PAIR_DISTANCE {
+                pair(i, i + SLOPE_PAIR_DISTANCE);
+            }
         }
-        median(&mut self.scratch)
+        let pairs = self.scratch.len();
+        let value = median(&mut self.scratch)?;
+        let agreeing = self
+            .scratch
+            .iter()
+            .filter(|s| s.signum() == value.signum() && **s != 0.0)
+            .count();
+        Some(Slope {
+            value,
+            agreement: agreeing as f64 / pairs as f64,
+        })
     }
 }
 
@@ -243,9 +276,10 @@ mod tests {
             let slope = est.slope().unwrap();
             let want = slope_of(ppm);
             assert!(
-                (slope - want).abs() < want.abs() * 0.05,
-                "{ppm} ppm: slope {slope}, want {want}"
+                (slope.value - want).abs() < want.abs() * 0.05,
+                "{ppm} ppm: slope {slope:?}, want {want}"
             );
+            assert!(slope.agreement > 0.95, "a trend: {slope:?}");
         }
     }
 
@@ -256,7 +290,7 @@ mod tests {
         let mut est = SkewEstimator::default();
         feed(&mut est, 30, -10_000.0, |_| 0);
         let media = (30.0 * S as f64 * (1.0 - 0.01)) as i64;
-        let slope = est.slope().unwrap();
+        let slope = est.slope().unwrap().value;
         let level = est.level_at(media, slope).unwrap();
         let want = 30.0 * S as f64 - media as f64;
         assert!(
@@ -283,12 +317,24 @@ mod tests {
             let step = if sent > 100 * S { 20 * MS } else { 0 };
             jitter() + stall + step
         });
-        let slope = est.slope().unwrap();
+        let slope = est.slope().unwrap().value;
         let want = slope_of(-50.0);
         assert!(
             (slope - want).abs() < 10e-6,
             "slope {slope}, want {want} (50 ppm)"
         );
+    }
+
+    #[test]
+    fn no_trend_and_one_odd_first_block_do_not_agree_on_a_slope() {
+        // A publisher on our clock whose first message (a sequence header sent at connect)
+        // came 25 ms earlier than its media's pace.
+        let mut est = SkewEstimator::default();
+        let mut jitter = jitter(4 * MS);
+        est.observe(0, 0);
+        feed(&mut est, 3, 0.0, |_| 25 * MS + jitter());
+        let slope = est.slope().unwrap();
+        assert!(slope.agreement < 0.8, "{slope:?}");
     }
 
     #[test]
