@@ -32,8 +32,10 @@ const SLOPE_BLOCKS: usize = 240;
 /// Before, every pair is used (at most 3,160 pairs).
 const SLOPE_PAIR_DISTANCE: usize = 40;
 
-/// Blocks before a slope is estimated at all: 2 s.
-pub(super) const MIN_SLOPE_BLOCKS: usize = 4;
+/// Blocks before a slope is estimated at all: 1.5 s (the first block is partial). With three
+/// pairs, a slope is only followed if they all agree (clock_sync.rs), which noise around no
+/// trend does a third of the time and the size test rules out.
+const MIN_SLOPE_BLOCKS: usize = 3;
 
 /// Blocks the level is taken from: 10 s. A stall or a burst shorter than half of it does not
 /// move the median.
@@ -259,11 +261,12 @@ mod tests {
     #[test]
     fn no_slope_before_enough_blocks() {
         let mut est = SkewEstimator::default();
-        feed(&mut est, 2, 10_000.0, |_| 0);
-        // 2 s of arrivals complete 3 blocks (the fourth is still being filled).
-        assert_eq!(est.blocks(), 3);
+        feed(&mut est, 1, 10_000.0, |_| 0);
+        est.observe(S + 10 * MS, S);
+        // 1 s of arrivals complete 2 blocks (the third is being filled).
+        assert_eq!(est.blocks(), 2);
         assert_eq!(est.slope(), None);
-        est.observe(2 * S, 2 * S);
+        est.observe(3 * S / 2, 3 * S / 2);
         assert!(est.slope().is_some());
     }
 
