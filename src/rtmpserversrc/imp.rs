@@ -198,7 +198,7 @@ impl ObjectImpl for RtmpServerSrc {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("clock-sync", ClockSync::default())
                     .nick("Clock synchronisation")
-                    .blurb("How running times follow the publisher's clock. skew: estimate from arrival times how the publisher's clock drifts against the pipeline clock and correct running times smoothly (at most 2.5 % faster or slower, the same for every track), so output stays `latency` behind arrival for days; a skew over 2 % is logged as implausible and corrected only up to 2 %. none: the publisher's timestamps as they are, so its drift accumulates (buffers late or ever earlier). Changes apply to new publishes")
+                    .blurb("How running times follow the publisher's clock. skew: measure from arrival times how the publisher's clock drifts against the pipeline clock and correct running times smoothly (at most 2.5 % faster or slower, the same for every track, never backwards), so the delay from arrival to output stays what it was at the start of the publish, for days; a skew over 2 % is logged as implausible and followed only up to 2 %. none: the publisher's timestamps as they are, so its drift accumulates (buffers late, or ever earlier). Changes apply to new publishes")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("max-connections")
