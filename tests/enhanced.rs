@@ -915,10 +915,10 @@ fn connect_result_states_enhanced_rtmp_support_to_clients_that_ask() {
         .get("videoFourCcInfoMap")
         .and_then(|m| m.get("hvc1"))
         .is_some());
-    // Multitrack, ModEx and nanosecond offsets.
+    // Reconnect (the drain signal's request), Multitrack, ModEx and nanosecond offsets.
     assert_eq!(
         props.get("capsEx").and_then(Amf0Value::as_number),
-        Some(14.0)
+        Some(15.0)
     );
 
     // A legacy client (no fourCcList) gets the classic reply only.

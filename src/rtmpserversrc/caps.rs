@@ -121,7 +121,7 @@ pub(super) fn video_caps(
 }
 
 /// ISO/IEC 23091-2 code points → GStreamer's colorimetry string ("bt709", or
-/// "range:matrix:transfer:primaries" with GstVideoColor* enum values). The bitstream's own
+/// "range:matrix:transfer:primaries" with GstVideoColor* enum values), by gstreamer-video. The bitstream's own
 /// colour description wins; `colorInfo` metadata fills what it leaves unspecified.
 /// `chroma` is the chroma format from the codec configuration, if known.
 fn colorimetry(
@@ -149,74 +149,29 @@ fn colorimetry(
     let subsampled = chroma.is_some_and(|c| c != "4:4:4");
     let matrix = pick(stream.map(|c| c.matrix), metadata.and_then(|m| m.matrix))
         .filter(|&m| !(m == MATRIX_IDENTITY && subsampled));
-    // GstVideoColorRange: 0 unknown, 1 full (0-255), 2 limited (16-235).
-    let range = stream.map_or(0, |c| if c.full_range { 1 } else { 2 });
-    let matrix = matrix.map_or(0, gst_matrix_from_iso);
-    let transfer = transfer.map_or(0, gst_transfer_from_iso);
-    let primaries = primaries.map_or(0, gst_primaries_from_iso);
-    let named = match (range, matrix, transfer, primaries) {
-        (0, 0, 0, 0) => return None,
-        (2, 3, 5, 1) => "bt709",
-        (2, 6, 14, 7) => "bt2100-pq",
-        (2, 6, 15, 7) => "bt2100-hlg",
-        (2, 6, 13, 7) => "bt2020-10",
-        (2, 6, 11, 7) => "bt2020",
-        (2, 5, 6, 5) => "smpte240m",
-        (1, 1, 7, 1) => "sRGB",
-        (r, m, t, p) => return Some(format!("{r}:{m}:{t}:{p}")),
+    if primaries.is_none() && transfer.is_none() && matrix.is_none() && stream.is_none() {
+        return None;
+    }
+    let range = match stream {
+        None => gst_video::VideoColorRange::Unknown,
+        Some(c) if c.full_range => gst_video::VideoColorRange::Range0_255,
+        Some(_) => gst_video::VideoColorRange::Range16_235,
     };
-    Some(named.to_string())
-}
-
-/// MatrixCoefficients → GstVideoColorMatrix.
-fn gst_matrix_from_iso(iso: u8) -> u32 {
-    match iso {
-        0 => 1,     // RGB
-        1 => 3,     // BT709
-        4 => 2,     // FCC
-        5 | 6 => 4, // BT601
-        7 => 5,     // SMPTE240M
-        9 => 6,     // BT2020
-        _ => 0,
-    }
-}
-
-/// TransferCharacteristics → GstVideoTransferFunction.
-fn gst_transfer_from_iso(iso: u8) -> u32 {
-    match iso {
-        1 => 5,   // BT709
-        4 => 4,   // GAMMA22
-        5 => 8,   // GAMMA28
-        6 => 16,  // BT601
-        7 => 6,   // SMPTE240M
-        8 => 1,   // GAMMA10
-        9 => 9,   // LOG100
-        10 => 10, // LOG316
-        13 => 7,  // SRGB
-        14 => 13, // BT2020_10
-        15 => 11, // BT2020_12
-        16 => 14, // SMPTE2084
-        18 => 15, // ARIB_STD_B67
-        _ => 0,
-    }
-}
-
-/// ColourPrimaries → GstVideoColorPrimaries.
-fn gst_primaries_from_iso(iso: u8) -> u32 {
-    match iso {
-        1 => 1,   // BT709
-        4 => 2,   // BT470M
-        5 => 3,   // BT470BG
-        6 => 4,   // SMPTE170M
-        7 => 5,   // SMPTE240M
-        8 => 6,   // FILM
-        9 => 7,   // BT2020
-        10 => 9,  // SMPTEST428
-        11 => 10, // SMPTERP431
-        12 => 11, // SMPTEEG432
-        22 => 12, // EBU3213
-        _ => 0,
-    }
+    // GStreamer's own mapping of the code points, and its own names ("bt709", "bt601", ...,
+    // or "range:matrix:transfer:primaries" when no name fits).
+    let colorimetry = gst_video::VideoColorimetry::new(
+        range,
+        matrix.map_or(gst_video::VideoColorMatrix::Unknown, |m| {
+            gst_video::VideoColorMatrix::from_iso(u32::from(m))
+        }),
+        transfer.map_or(gst_video::VideoTransferFunction::Unknown, |t| {
+            gst_video::VideoTransferFunction::from_iso(u32::from(t))
+        }),
+        primaries.map_or(gst_video::VideoColorPrimaries::Unknown, |p| {
+            gst_video::VideoColorPrimaries::from_iso(u32::from(p))
+        }),
+    );
+    Some(colorimetry.to_string())
 }
 
 /// GStreamer's `mastering-display-info` caps string: R, G, B and white point xy in units of
@@ -500,9 +455,15 @@ mod tests {
             c(color(9, 14, 9, false), None, s420).as_deref(),
             Some("bt2020-10")
         );
+        // SMPTE 170M everywhere: GStreamer's "bt601" (the first wave wrote the same colorimetry
+        // as "2:4:16:4").
+        assert_eq!(
+            "2:4:16:4".parse::<gst_video::VideoColorimetry>().unwrap(),
+            "bt601".parse::<gst_video::VideoColorimetry>().unwrap()
+        );
         assert_eq!(
             c(color(6, 6, 6, false), None, s420).as_deref(),
-            Some("2:4:16:4")
+            Some("bt601")
         );
         assert_eq!(
             c(color(1, 13, 0, true), None, Some("4:4:4")).as_deref(),

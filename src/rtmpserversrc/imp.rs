@@ -11,13 +11,15 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::failover::Role;
+use super::failover_gate::FailoverGate;
 use super::ingest::AuthState;
 use super::outputs::{Outputs, TrackKey};
 use super::port::SharedPort;
 use super::publisher::PublishSlot;
 use super::settings::*;
 use crate::rtmp::{ChunkLimits, SessionConfig};
-use crate::server::{CloseReason, ServerConfig};
+use crate::server::{CloseReason, ProxyPolicy, ReconnectRequest, ServerConfig};
 use crate::CAT;
 
 #[derive(Default)]
@@ -44,12 +46,35 @@ pub struct RtmpServerSrc {
 /// cannot slip between the check and the install.
 #[derive(Default)]
 pub(super) struct PublishState {
-    /// The publish currently feeding the pads, if any.
+    /// The publish currently feeding the pads, if any; with `failover`, the primary.
     pub live: Option<Arc<PublishSlot>>,
+    /// With `failover`: the backup publisher.
+    pub backup: Option<Arc<PublishSlot>>,
+    /// With `failover`: which of the two the pads show (created when the element starts).
+    pub failover: Option<Arc<FailoverGate>>,
     /// Between READY→PAUSED and PAUSED→READY: publishes may be installed.
     pub accepting: bool,
     /// EOS went out (eos-on-disconnect): nothing more until READY.
     pub ended: bool,
+    /// `drain` was emitted: no new publish; `rtmpserversrc-drained` once the live one leaves.
+    pub draining: bool,
+    /// `rtmpserversrc-drained` was posted for this drain.
+    pub drained: bool,
+}
+
+impl PublishState {
+    /// Whether a publisher (primary or backup) is live.
+    pub fn any_live(&self) -> bool {
+        self.live.is_some() || self.backup.is_some()
+    }
+
+    /// Where the publisher of `role` lives (`None`: no failover, the one publisher).
+    pub fn slot_mut(&mut self, role: Option<Role>) -> &mut Option<Arc<PublishSlot>> {
+        match role {
+            Some(Role::Backup) => &mut self.backup,
+            _ => &mut self.live,
+        }
+    }
 }
 
 impl Default for RtmpServerSrc {
@@ -131,6 +156,50 @@ impl ObjectImpl for RtmpServerSrc {
                     .maximum(u16::MAX as u32)
                     .default_value(0)
                     .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("proxy-protocol")
+                    .nick("PROXY protocol")
+                    .blurb("Connections from trusted-proxies begin with a PROXY protocol v1 or v2 header (HAProxy send-proxy, AWS NLB, ...), whose source address then stands for the client everywhere: limits, brake, stats, messages, signals, logs. A missing or malformed header closes the connection")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("trusted-proxies")
+                    .nick("Trusted proxies")
+                    .blurb("With proxy-protocol: comma-separated addresses or CIDR ranges of the load balancers (e.g. \"10.0.0.0/8, 192.168.1.5\"); other peers are direct clients. Empty = every peer is a proxy")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("auth-url")
+                    .nick("Auth service URL")
+                    .blurb("http:// or https:// URL of the platform's auth service: each connect and publish is POSTed to it as JSON and its answer decides (the password of a user, allow or refuse); publish-stopped is sent too. Empty = credentials from the properties and signals")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("auth-timeout")
+                    .nick("Auth service timeout")
+                    .blurb("Milliseconds the auth service may take to answer; slower answers, errors and unreachable services refuse the connect or publish")
+                    .minimum(1)
+                    .maximum(60_000)
+                    .default_value(DEFAULT_AUTH_TIMEOUT_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("failover")
+                    .nick("Failover")
+                    .blurb("Accept a primary and a backup publisher of the stream at once (the backup's connect URL or stream name carries the query backup=1); only the active one's media reaches the pads, and the backup takes over from its last keyframe when the primary is lost")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("failover-timeout")
+                    .nick("Failover timeout")
+                    .blurb("Milliseconds without media after which the active publisher counts as lost (with failover); a disconnect counts at once")
+                    .minimum(100)
+                    .maximum(60_000)
+                    .default_value(DEFAULT_FAILOVER_TIMEOUT_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("failback")
+                    .nick("Failback")
+                    .blurb("With failover: when the primary publisher sends media again, the pads return to it at its next keyframe")
+                    .default_value(true)
+                    .mutable_ready()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
@@ -320,6 +389,30 @@ impl ObjectImpl for RtmpServerSrc {
                     // The first handler decides.
                     .accumulator(|_hint, _acc, value| std::ops::ControlFlow::Break(value.clone()))
                     .build(),
+                /**
+                 * GstRtmpServerSrc::drain:
+                 * @tc_url: (nullable): where the publisher should reconnect (another machine),
+                 *   or %NULL for the same URL
+                 * @description: (nullable): a reason the publisher may show
+                 *
+                 * Takes this element out of service without cutting its live stream: the live
+                 * publisher is sent the Enhanced RTMP v2 NetConnection.Connect.ReconnectRequest,
+                 * new connects are refused (when every element of the port drains, the port
+                 * stops listening, so a load balancer's health check sees it down), and the live
+                 * publish keeps flowing until the publisher leaves. Then the element posts an
+                 * `rtmpserversrc-drained` message. Draining ends when the element goes to READY.
+                 */
+                glib::subclass::Signal::builder("drain")
+                    .param_types([Option::<String>::static_type(), Option::<String>::static_type()])
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::RtmpServerSrc>().expect("signal arg");
+                        let tc_url = args[1].get::<Option<String>>().ok().flatten();
+                        let description = args[2].get::<Option<String>>().ok().flatten();
+                        element.imp().drain(tc_url, description);
+                        None
+                    })
+                    .build(),
             ]
         });
         SIGNALS.as_ref()
@@ -366,6 +459,18 @@ impl ObjectImpl for RtmpServerSrc {
             "tls-port" => settings.tls_port = value.get().unwrap(),
             "public-tls-port" => settings.public_tls_port = value.get().unwrap(),
             "tls-only" => settings.tls_only = value.get().unwrap(),
+            "proxy-protocol" => settings.proxy_protocol = value.get().unwrap(),
+            "trusted-proxies" => {
+                settings.trusted_proxies =
+                    value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "auth-url" => {
+                settings.auth_url = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "auth-timeout" => settings.auth_timeout_ms = value.get().unwrap(),
+            "failover" => settings.failover = value.get().unwrap(),
+            "failover-timeout" => settings.failover_timeout_ms = value.get().unwrap(),
+            "failback" => settings.failback = value.get().unwrap(),
             "tls-certificate" => {
                 settings.tls_certificate =
                     value.get::<Option<String>>().unwrap().unwrap_or_default()
@@ -376,7 +481,7 @@ impl ObjectImpl for RtmpServerSrc {
             _ => unimplemented!(),
         }
         // Never log the password; every other change is worth a line.
-        if pspec.name() != "password" {
+        if pspec.name() != "password" && pspec.name() != "auth-url" {
             gst::debug!(CAT, imp = self, "{} set", pspec.name());
         }
     }
@@ -413,6 +518,13 @@ impl ObjectImpl for RtmpServerSrc {
             "bound-tls-port" => self.state.lock().unwrap().bound_tls_port.to_value(),
             "public-tls-port" => settings.public_tls_port.to_value(),
             "tls-only" => settings.tls_only.to_value(),
+            "proxy-protocol" => settings.proxy_protocol.to_value(),
+            "trusted-proxies" => settings.trusted_proxies.to_value(),
+            "auth-url" => settings.auth_url.to_value(),
+            "auth-timeout" => settings.auth_timeout_ms.to_value(),
+            "failover" => settings.failover.to_value(),
+            "failover-timeout" => settings.failover_timeout_ms.to_value(),
+            "failback" => settings.failback.to_value(),
             "tls-certificate" => settings.tls_certificate.to_value(),
             "tls-key" => settings.tls_key.to_value(),
             _ => unimplemented!(),
@@ -634,6 +746,27 @@ impl RtmpServerSrc {
             );
         }
         raise_fd_limit(self, settings.max_connections);
+        let proxy = if settings.proxy_protocol {
+            let policy = ProxyPolicy::parse(&settings.trusted_proxies).map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Settings,
+                    ["trusted-proxies: {}", err]
+                );
+                gst::StateChangeError
+            })?;
+            if settings.trusted_proxies.trim().is_empty() {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "proxy-protocol without trusted-proxies: every peer is taken for a proxy, \
+                     so anyone who can reach the port can claim any address"
+                );
+            }
+            Some(policy)
+        } else {
+            None
+        };
         let config = ServerConfig {
             timeout: Duration::from_millis(u64::from(settings.timeout_ms)),
             publish_deadline: Duration::from_millis(u64::from(settings.publish_deadline_ms)),
@@ -647,6 +780,7 @@ impl RtmpServerSrc {
                 },
                 ..SessionConfig::default()
             },
+            proxy,
         };
         let tls = if settings.tls_enabled() {
             let config = crate::server::tls_config(
@@ -665,6 +799,15 @@ impl RtmpServerSrc {
             let mut publish = self.publish.lock().unwrap();
             publish.ended = false;
             publish.accepting = true;
+            publish.draining = false;
+            publish.drained = false;
+            publish.failover = settings.failover.then(|| {
+                Arc::new(FailoverGate::new(
+                    Duration::from_millis(u64::from(settings.failover_timeout_ms)),
+                    settings.failback,
+                    settings.output_config(),
+                ))
+            });
         }
         self.outputs.reopen();
         let ports = self.state.lock().unwrap().ports.clone();
@@ -695,9 +838,10 @@ impl RtmpServerSrc {
             // A publish being decided right now (its authenticate handler may be running) is
             // refused when it comes to install itself.
             publish.accepting = false;
-            publish.live.take()
+            publish.draining = false;
+            [publish.live.take(), publish.backup.take()]
         };
-        if let Some(slot) = active {
+        for slot in active.into_iter().flatten() {
             slot.evict(crate::server::CloseReason::Shutdown);
             self.outputs.wake_senders();
             // No lock of ours is held: the connection thread may still call into the element.
@@ -768,10 +912,34 @@ impl RtmpServerSrc {
             .field("rejected-by-reason", by_reason)
             .field("publishes", self.counters.publishes())
             .field("queued-bytes", self.outputs.queued_bytes());
-        let active = self.publish.lock().unwrap().live.clone();
+        let (active, backup, failover) = {
+            let publish = self.publish.lock().unwrap();
+            (
+                publish.live.clone(),
+                publish.backup.clone(),
+                publish.failover.clone(),
+            )
+        };
         let publisher = active
             .as_ref()
             .and_then(|a| a.snapshot.lock().ok().and_then(|s| s.clone()));
+        if let Some(gate) = failover {
+            // Which publisher the pads show, and the backup's own figures.
+            let backup_stats = backup
+                .as_ref()
+                .and_then(|b| b.snapshot.lock().ok().and_then(|s| s.clone()));
+            builder = builder
+                .field(
+                    "failover-active",
+                    gate.active().map_or("none", Role::as_str),
+                )
+                .field("backup-publishing", backup.is_some())
+                .field_if_some(
+                    "backup-client-address",
+                    backup.as_ref().map(|b| b.peer.to_string()),
+                )
+                .field_if_some("backup-publisher", backup_stats);
+        }
         builder
             .field("publishing", active.is_some())
             .field_if_some(
@@ -798,6 +966,7 @@ impl RtmpServerSrc {
             .field("application", slot.info.application.as_str())
             .field("stream-key", slot.info.stream_key_masked.as_str())
             .field_if_some("user", slot.info.user.as_deref())
+            .field_if_some("role", slot.role.map(Role::as_str))
             .field("pads", gst::Array::new(pads))
             .field("codecs", codecs.build())
             .build();
@@ -806,17 +975,89 @@ impl RtmpServerSrc {
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
-    /// The live publish ended: free the slot for the next publisher and tell the application.
-    pub(super) fn publish_finished(&self, slot: &Arc<PublishSlot>, reason: CloseReason, eos: bool) {
+    /// `drain`: see the signal's documentation.
+    pub(super) fn drain(&self, tc_url: Option<String>, description: Option<String>) {
+        let live = {
+            let mut publish = self.publish.lock().unwrap();
+            if !publish.accepting {
+                gst::warning!(CAT, imp = self, "drain ignored: the element is not running");
+                return;
+            }
+            publish.draining = true;
+            [publish.live.clone(), publish.backup.clone()]
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "draining{}",
+            tc_url
+                .as_deref()
+                .map(|url| format!(": publishers are sent to {url}"))
+                .unwrap_or_default()
+        );
+        let ports = self.state.lock().unwrap().ports.clone();
+        for (port, route) in &ports {
+            port.set_draining(*route);
+        }
+        let live: Vec<Arc<PublishSlot>> = live.into_iter().flatten().collect();
+        if live.is_empty() {
+            self.post_drained();
+        }
+        for slot in live {
+            slot.request_reconnect(ReconnectRequest {
+                tc_url: tc_url.clone(),
+                description: description.clone(),
+            });
+            // A publisher still in the front door (no media yet) is looked at now; one with a
+            // thread of its own sends it after its next message.
+            for (port, _) in &ports {
+                port.resume_connection(slot.connection_id);
+            }
+        }
+    }
+
+    /// Posts `rtmpserversrc-drained` once per drain, when no publisher is left.
+    fn post_drained(&self) {
         {
             let mut publish = self.publish.lock().unwrap();
-            // Before the slot is freed: no publish may slip in ahead of the EOS.
+            if !publish.draining || publish.drained || publish.any_live() {
+                return;
+            }
+            publish.drained = true;
+        }
+        gst::info!(CAT, imp = self, "drained: no publisher left");
+        let s = gst::Structure::builder("rtmpserversrc-drained").build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
+    /// The live publish ended: free the slot for the next publisher and tell the application.
+    /// Returns whether EOS goes out: `eos` asked for it, and no other publisher (a failover
+    /// partner) is left.
+    pub(super) fn publish_finished(
+        &self,
+        slot: &Arc<PublishSlot>,
+        reason: CloseReason,
+        eos: bool,
+    ) -> bool {
+        let eos = {
+            let mut publish = self.publish.lock().unwrap();
+            let publish = &mut *publish;
+            for live in [&mut publish.live, &mut publish.backup] {
+                if live.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
+                    *live = None;
+                }
+            }
+            // Under the lock that frees the slot: no publish may slip in ahead of the EOS.
+            let eos = eos && !publish.any_live();
             if eos {
                 publish.ended = true;
             }
-            if publish.live.as_ref().is_some_and(|a| Arc::ptr_eq(a, slot)) {
-                publish.live = None;
-            }
+            eos
+        };
+        if let Some(notice) = slot.stopped_notice.lock().unwrap().take() {
+            notice.send(reason.as_str());
         }
         gst::info!(
             CAT,
@@ -830,11 +1071,14 @@ impl RtmpServerSrc {
             .field("connection-id", slot.connection_id)
             .field("reason", reason.as_str())
             .field("eos", eos)
+            .field_if_some("role", slot.role.map(Role::as_str))
             .field_if_some("totals", slot.snapshot.lock().ok().and_then(|s| s.clone()))
             .build();
         let _ = self
             .obj()
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        self.post_drained();
+        eos
     }
 }
 

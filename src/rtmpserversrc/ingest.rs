@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::outputs::OutputConfig;
-use super::pad_queues::Limits;
+use super::auth_service::{Action, Failure, Notice, Question, Verdict};
+use super::failover::Role;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
 use crate::auth::{self, AdobeAuth, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth};
@@ -55,6 +55,33 @@ pub(super) fn reject(
     }
 }
 
+/// The application a connect names, without the authentication query or any other (YouTube's
+/// backup ingest is `live2?backup=1`).
+pub(super) fn application_of(app: &str) -> &str {
+    let app = auth::split_authmod(app).0;
+    app.split('?').next().unwrap_or(app).trim_end_matches('/')
+}
+
+/// A stream name without its query (`KEY?backup=1` → `KEY`).
+pub(super) fn stream_key_of(name: &str) -> &str {
+    name.split('?').next().unwrap_or(name)
+}
+
+/// Whether a publish is the backup of its stream (with `failover`): `backup=1` in a query of
+/// its stream name, connect application or tcUrl.
+pub(super) fn is_backup(info: &ConnectInfo, stream_name: &str) -> bool {
+    let says_backup = |s: &str| {
+        s.split_once('?').is_some_and(|(_, query)| {
+            auth::parse_query(query)
+                .iter()
+                .any(|&(k, v)| k == "backup" && v == "1")
+        })
+    };
+    says_backup(stream_name)
+        || says_backup(&info.app)
+        || info.tc_url.as_deref().is_some_and(says_backup)
+}
+
 /// How long the brute-force brake holds a connect carrying an Adobe response from an address
 /// with recent failures (it is a timer in the front door, holding no thread).
 pub(super) fn brake_delay(
@@ -88,15 +115,20 @@ pub(super) fn brake_delay(
     }
 }
 
-/// The publish checks of one element, once the router chose it.
-pub(super) fn element_publish(
+/// The publish checks of one element that need no one else, once the router chose it: the
+/// stream key and the application's `authenticate` handler.
+pub(super) fn check_publish(
     element: &super::RtmpServerSrc,
     info: &ConnectInfo,
     stream_key: &str,
-    publish_type: Option<&str>,
-) -> Result<Box<dyn Publisher>, Rejection> {
+) -> Result<(), Rejection> {
     let imp = element.imp();
     let settings = imp.settings.lock().unwrap().clone();
+    let stream_key = if settings.failover {
+        stream_key_of(stream_key)
+    } else {
+        stream_key
+    };
     if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
         let rejection = reject(
             PUBLISH_DENIED,
@@ -130,6 +162,75 @@ pub(super) fn element_publish(
         imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
         return Err(rejection);
     }
+    Ok(())
+}
+
+/// The question for the auth service about a connect or publish of `info`.
+pub(super) fn question(
+    action: Action,
+    info: &ConnectInfo,
+    application: &str,
+    stream_key: Option<&str>,
+    user: Option<&str>,
+) -> Question {
+    Question {
+        action,
+        application: application.to_string(),
+        stream_key: stream_key.map(str::to_string),
+        user: user.map(str::to_string),
+        client_address: info.peer.to_string(),
+        tc_url: info
+            .tc_url
+            .as_deref()
+            .map(|t| auth::split_authmod(t).0.to_string()),
+        encoder: info.flash_ver.clone(),
+        reason: None,
+    }
+}
+
+/// The auth service's answer to a publish, as a refusal if it is not a yes.
+pub(super) fn service_publish_verdict(
+    element: &super::RtmpServerSrc,
+    info: &ConnectInfo,
+    answer: Result<Verdict, Failure>,
+) -> Result<(), Rejection> {
+    let rejection = match answer {
+        Ok(verdict) if verdict.allow => return Ok(()),
+        Ok(verdict) => reject(
+            PUBLISH_DENIED,
+            RefusalReason::RefusedByAuthService,
+            verdict
+                .reason
+                .unwrap_or_else(|| "publish refused by the auth service".into()),
+        ),
+        Err(_) => reject(
+            PUBLISH_DENIED,
+            RefusalReason::AuthServiceUnavailable,
+            "authentication service unavailable",
+        ),
+    };
+    element
+        .imp()
+        .post_rejected(info.peer, info.user.as_deref(), &rejection);
+    Err(rejection)
+}
+
+/// Installs an accepted publish as the element's live one, unless another is live, the
+/// stream ended or the element stopped meanwhile.
+pub(super) fn install_publish(
+    element: &super::RtmpServerSrc,
+    info: &ConnectInfo,
+    stream_key: &str,
+    publish_type: Option<&str>,
+) -> Result<Box<dyn Publisher>, Rejection> {
+    let imp = element.imp();
+    let settings = imp.settings.lock().unwrap().clone();
+    let raw_stream_key = stream_key;
+    let stream_key = if settings.failover {
+        stream_key_of(stream_key)
+    } else {
+        stream_key
+    };
     let publish_info = PublishInfo {
         encoder: info.flash_ver.clone(),
         application: settings.application.clone(),
@@ -137,31 +238,65 @@ pub(super) fn element_publish(
         user: info.user.clone(),
         started: std::time::SystemTime::now(),
     };
+    let role = settings.failover.then(|| {
+        if is_backup(info, raw_stream_key) {
+            Role::Backup
+        } else {
+            Role::Primary
+        }
+    });
     let slot = Arc::new(PublishSlot::new(
         info.connection_id,
         info.peer,
         imp.epoch,
         publish_info,
+        role,
     ));
-    {
+    if settings.uses_auth_service() {
+        *slot.stopped_notice.lock().unwrap() = Some(Notice {
+            url: settings.auth_url.clone(),
+            timeout: Duration::from_millis(u64::from(settings.auth_timeout_ms)),
+            question: question(
+                Action::Publish,
+                info,
+                &settings.application,
+                Some(stream_key),
+                info.user.as_deref(),
+            ),
+        });
+    }
+    let failover = {
         let mut publish = imp.publish.lock().unwrap();
         // Under the lock that installs the publish: EOS and PAUSED→READY set these under it.
         let ended = publish.ended;
-        if ended || !publish.accepting {
+        let accepting = publish.accepting;
+        if ended || !accepting || publish.draining {
             drop(publish);
-            let why = if ended {
-                "this stream has ended (the pipeline received EOS)"
+            let (why, reason) = if ended {
+                (
+                    "this stream has ended (the pipeline received EOS)",
+                    RefusalReason::Ended,
+                )
+            } else if !accepting {
+                (
+                    "this stream has ended: the server is stopping",
+                    RefusalReason::Ended,
+                )
             } else {
-                "this stream has ended: the server is stopping"
+                (
+                    "this server is draining: publish elsewhere",
+                    RefusalReason::Draining,
+                )
             };
-            let rejection = reject(PUBLISH_DENIED, RefusalReason::Ended, why);
+            let rejection = reject(PUBLISH_DENIED, reason, why);
             imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
             return Err(rejection);
         }
-        if let Some(current) = publish.live.as_ref() {
+        let delivering = role != Some(Role::Backup) && imp.outputs.delivering();
+        if let Some(current) = publish.slot_mut(role).as_ref() {
             let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
             // Media of its still queued or in a push downstream: held by back-pressure.
-            if current.silence() < stale || imp.outputs.delivering() {
+            if current.silence() < stale || delivering {
                 let rejection = reject(
                     PUBLISH_BAD_NAME,
                     RefusalReason::AlreadyPublishing,
@@ -184,7 +319,11 @@ pub(super) fn element_publish(
             // Wakes its connection (blocked in a read, or waiting in the front door).
             imp.kick_connection(current.connection_id);
         }
-        publish.live = Some(slot.clone());
+        *publish.slot_mut(role) = Some(slot.clone());
+        role.zip(publish.failover.clone())
+    };
+    if let Some((role, gate)) = &failover {
+        gate.connected(*role);
     }
     gst::info!(
         CAT,
@@ -199,19 +338,13 @@ pub(super) fn element_publish(
         eos_on_disconnect: settings.eos_on_disconnect,
         clock_sync: settings.clock_sync,
         max_tracks: settings.max_tracks as usize,
-        output: OutputConfig {
-            latency: gst::ClockTime::from_mseconds(u64::from(settings.latency_ms)),
-            max_pending_bytes: u64::from(settings.max_queue_bytes),
-            queue_limits: Limits {
-                max_time: gst::ClockTime::from_mseconds(u64::from(settings.max_queue_time_ms)),
-                max_bytes: settings.max_queue_bytes as usize,
-            },
-        },
+        output: settings.output_config(),
     };
     Ok(Box::new(SessionPublisher::new(
         element.clone(),
         slot,
         config,
+        failover,
     )))
 }
 
@@ -243,9 +376,20 @@ fn enhanced_rtmp_capabilities(command_object: &Amf0Value) -> Vec<(String, Amf0Va
         ),
         ("videoFourCcInfoMap".into(), info_map(&VIDEO)),
         ("audioFourCcInfoMap".into(), info_map(&AUDIO)),
-        // CapsEx: Multitrack (2) | ModEx (4) | TimestampNanoOffset (8).
-        ("capsEx".into(), Amf0Value::Number(14.0)),
+        // CapsEx: Reconnect (1: we may send NetConnection.Connect.ReconnectRequest, see the
+        // `drain` signal) | Multitrack (2) | ModEx (4) | TimestampNanoOffset (8).
+        ("capsEx".into(), Amf0Value::Number(15.0)),
     ]
+}
+
+/// Where deciding a connect got to.
+pub(super) enum ConnectDecision {
+    Decided(Result<ConnectAccepted, Rejection>),
+    /// The auth service must be asked about this user (`None`: a connect without credentials,
+    /// which the service may let in or send to log in).
+    AskService {
+        user: Option<String>,
+    },
 }
 
 pub(super) fn decide_connect(
@@ -253,10 +397,11 @@ pub(super) fn decide_connect(
     info: &ConnectInfo,
     query: Option<&auth::AuthQuery<'_>>,
     settings: &super::settings::Settings,
-) -> Result<ConnectAccepted, Rejection> {
+) -> ConnectDecision {
     let imp = element.imp();
     let ip = info.peer.ip();
-    let auth_required = settings.auth_required() || imp.has_password_handler();
+    let uses_service = settings.uses_auth_service();
+    let auth_required = settings.auth_required() || imp.has_password_handler() || uses_service;
     // Only the last of the three connects of an Adobe login carries a response to check: the
     // brake delays that one and the password is looked up for that one only.
     let has_response = has_response(query);
@@ -267,22 +412,22 @@ pub(super) fn decide_connect(
             // Already waited out in the front door (see `brake_delay`).
             BrakeVerdict::Delay(_) => {}
             BrakeVerdict::Refuse => {
-                return Err(reject(
+                return ConnectDecision::Decided(Err(reject(
                     CONNECT_REJECTED,
                     RefusalReason::TooManyFailures,
                     "too many failed attempts from this address; try again later",
-                ))
+                )))
             }
         }
     }
 
-    let (app, _) = auth::split_authmod(&info.app);
-    if app.trim_end_matches('/') != settings.application {
-        return Err(reject(
+    let app = application_of(&info.app);
+    if app != settings.application {
+        return ConnectDecision::Decided(Err(reject(
             CONNECT_REJECTED,
             RefusalReason::BadApplication,
-            format!("application '{}' not found", app.trim_end_matches('/')),
-        ));
+            format!("application '{app}' not found"),
+        )));
     }
 
     if settings.verify_port {
@@ -297,21 +442,34 @@ pub(super) fn decide_connect(
             info.local_port
         };
         let tc_url = info.tc_url.as_deref().map(|t| auth::split_authmod(t).0);
-        auth::verify_port(tc_url, expected).map_err(|description| {
-            reject(CONNECT_REJECTED, RefusalReason::PortMismatch, description)
-        })?;
+        if let Err(description) = auth::verify_port(tc_url, expected) {
+            return ConnectDecision::Decided(Err(reject(
+                CONNECT_REJECTED,
+                RefusalReason::PortMismatch,
+                description,
+            )));
+        }
     }
 
-    let extra_properties = enhanced_rtmp_capabilities(&info.command_object);
     if !auth_required {
-        return Ok(ConnectAccepted {
+        return ConnectDecision::Decided(Ok(ConnectAccepted {
             user: None,
             accepted_by: None,
-            extra_properties,
-        });
+            extra_properties: enhanced_rtmp_capabilities(&info.command_object),
+        }));
+    }
+    let requested = query.and_then(|q| q.user);
+    if uses_service {
+        // The service is asked for what it alone knows: whether a connect without credentials
+        // may in, and a user's password. The challenge step needs neither.
+        if query.is_none() || has_response {
+            return ConnectDecision::AskService {
+                user: requested.map(str::to_string),
+            };
+        }
+        return ConnectDecision::Decided(verify_login(element, info, query, None));
     }
     // Resolve the password before taking the auth lock: an application's handler may be slow.
-    let requested = query.and_then(|q| q.user);
     let password = requested.filter(|_| has_response).and_then(|user| {
         if !settings.username.is_empty() && user == settings.username {
             Some(settings.password.clone())
@@ -319,6 +477,47 @@ pub(super) fn decide_connect(
             element.emit_by_name::<Option<String>>("get-password", &[&user, &info.peer.to_string()])
         }
     });
+    ConnectDecision::Decided(verify_login(element, info, query, password))
+}
+
+/// The auth service's answer to a connect, decided: a connect without credentials is let in
+/// or told to log in; a login is checked against the password the service gave (a user it
+/// refuses is answered exactly as a wrong password).
+pub(super) fn decide_with_service(
+    element: &super::RtmpServerSrc,
+    info: &ConnectInfo,
+    user: Option<&str>,
+    answer: Result<Verdict, Failure>,
+) -> Result<ConnectAccepted, Rejection> {
+    let verdict = answer.map_err(|_| {
+        reject(
+            CONNECT_REJECTED,
+            RefusalReason::AuthServiceUnavailable,
+            "authentication service unavailable",
+        )
+    })?;
+    let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
+    if user.is_none() && verdict.allow {
+        return Ok(ConnectAccepted {
+            user: None,
+            accepted_by: None,
+            extra_properties: enhanced_rtmp_capabilities(&info.command_object),
+        });
+    }
+    let password = verdict.password.filter(|_| verdict.allow);
+    verify_login(element, info, query.as_ref(), password)
+}
+
+/// The Adobe login of a connect, given the password of the user it names (if known).
+fn verify_login(
+    element: &super::RtmpServerSrc,
+    info: &ConnectInfo,
+    query: Option<&auth::AuthQuery<'_>>,
+    password: Option<String>,
+) -> Result<ConnectAccepted, Rejection> {
+    let imp = element.imp();
+    let ip = info.peer.ip();
+    let requested = query.and_then(|q| q.user);
     let lookup = |user: &str| password.clone().filter(|_| Some(user) == requested);
     let mut auth_state = imp.auth.lock().unwrap();
     let decision = auth_state.adobe.check_query(query, Instant::now(), &lookup);
@@ -328,7 +527,7 @@ pub(super) fn decide_connect(
             Ok(ConnectAccepted {
                 user: Some(user),
                 accepted_by: None,
-                extra_properties,
+                extra_properties: enhanced_rtmp_capabilities(&info.command_object),
             })
         }
         ConnectAuth::Rejected {

@@ -42,9 +42,12 @@ use gst::prelude::*;
  *   mp4mux name=mux ! filesink location=recording.mp4
  * ]| Records each publish to MP4, finalized when the publisher leaves.
  */
+mod auth_service;
 mod caps;
 mod clock_sync;
 mod correction;
+mod failover;
+mod failover_gate;
 mod imp;
 mod ingest;
 mod outputs;

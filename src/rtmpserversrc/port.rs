@@ -19,14 +19,17 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::auth_service::{self, Action};
 use super::ingest::{
-    brake_delay, decide_connect, element_publish, reject, CONNECT_REJECTED, PUBLISH_DENIED,
+    application_of, brake_delay, check_publish, decide_connect, decide_with_service,
+    install_publish, question, reject, service_publish_verdict, stream_key_of, ConnectDecision,
+    CONNECT_REJECTED, PUBLISH_DENIED,
 };
 use super::stats::Counters;
 use crate::auth;
 use crate::server::{
-    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, Listener, Publisher,
-    RefusalReason, Rejection, ServerConfig,
+    deferred, CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, Listener,
+    PublishVerdict, RefusalReason, Rejection, ServerConfig,
 };
 use crate::CAT;
 
@@ -41,6 +44,8 @@ struct Route {
     element: glib::WeakRef<super::RtmpServerSrc>,
     /// Only elements in PAUSED or PLAYING take connects.
     active: bool,
+    /// Draining: takes no new connects.
+    draining: bool,
 }
 
 pub(super) struct SharedPort {
@@ -95,6 +100,7 @@ impl SharedPort {
             id,
             element: element.downgrade(),
             active: false,
+            draining: false,
         });
         id
     }
@@ -103,19 +109,52 @@ impl SharedPort {
         self.routes.lock().unwrap().retain(|r| r.id != id);
     }
 
+    /// An element starts or stops taking connects (leaving PAUSED also ends a drain).
     pub fn set_active(&self, id: u64, active: bool) {
-        if let Some(route) = self.routes.lock().unwrap().iter_mut().find(|r| r.id == id) {
+        self.update_route(id, |route| {
             route.active = active;
+            if !active {
+                route.draining = false;
+            }
+        });
+    }
+
+    /// An element drains: it takes no new connects. When every element taking connects on
+    /// this port drains, the port stops listening, so load balancers see it down.
+    pub fn set_draining(&self, id: u64) {
+        self.update_route(id, |route| route.draining = true);
+    }
+
+    fn update_route(&self, id: u64, change: impl FnOnce(&mut Route)) {
+        let accepting = {
+            let mut routes = self.routes.lock().unwrap();
+            if let Some(route) = routes.iter_mut().find(|r| r.id == id) {
+                change(route);
+            }
+            let mut active = routes.iter().filter(|r| r.active).peekable();
+            active.peek().is_none() || active.any(|r| !r.draining)
+        };
+        if let Err(err) = self.listener.lock().unwrap().set_accepting(accepting) {
+            gst::error!(CAT, "port {}: cannot listen again: {err}", self.port());
         }
     }
 
     /// Elements taking connects now, in the order they joined the port.
     pub fn active_elements(&self) -> Vec<(u64, super::RtmpServerSrc)> {
+        self.elements(|r| r.active && !r.draining)
+    }
+
+    /// Elements in PAUSED or PLAYING that drain.
+    fn draining_elements(&self) -> Vec<(u64, super::RtmpServerSrc)> {
+        self.elements(|r| r.active && r.draining)
+    }
+
+    fn elements(&self, which: impl Fn(&Route) -> bool) -> Vec<(u64, super::RtmpServerSrc)> {
         self.routes
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.active)
+            .filter(|r| which(r))
             .filter_map(|r| r.element.upgrade().map(|e| (r.id, e)))
             .collect()
     }
@@ -135,6 +174,14 @@ impl SharedPort {
         let connections = self.listener.lock().unwrap().connections();
         if let Some(connections) = connections {
             connections.kick(id);
+        }
+    }
+
+    /// Has the front door look at connection `id` again (its publisher has something to send).
+    pub fn resume_connection(&self, id: u64) {
+        let connections = self.listener.lock().unwrap().connections();
+        if let Some(connections) = connections {
+            connections.resume(id);
         }
     }
 
@@ -164,7 +211,7 @@ impl Router {
         let Some(port) = self.port.upgrade() else {
             return Vec::new();
         };
-        let app = auth::split_authmod(app).0.trim_end_matches('/');
+        let app = application_of(app);
         port.active_elements()
             .into_iter()
             .filter(|(_, e)| e.imp().settings.lock().unwrap().application == app)
@@ -174,9 +221,9 @@ impl Router {
 
 impl Router {
     /// Routes a connect to the element serving its application and decides it there.
-    fn route_connect(&self, info: &ConnectInfo) -> Result<ConnectAccepted, Refusal> {
+    fn route_connect(&self, info: &ConnectInfo) -> ConnectVerdict {
         let candidates = self.elements_for_app(&info.app);
-        let app = auth::split_authmod(&info.app).0.trim_end_matches('/');
+        let app = application_of(&info.app);
         // Parsed once here, then only read.
         let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
         // Several elements may serve one application with different keys; the key is only
@@ -189,43 +236,109 @@ impl Router {
                 user.is_some_and(|u| u == settings.username)
             })
             .or_else(|| {
-                candidates
-                    .iter()
-                    .find(|(_, e)| e.imp().has_password_handler())
+                candidates.iter().find(|(_, e)| {
+                    e.imp().has_password_handler()
+                        || e.imp().settings.lock().unwrap().uses_auth_service()
+                })
             })
             .or_else(|| candidates.first());
         let Some((route, element)) = chosen else {
-            let rejection = reject(
-                CONNECT_REJECTED,
-                RefusalReason::BadApplication,
-                format!("application '{app}' not found"),
-            );
-            if let Some(port) = self.port.upgrade() {
-                // Tell every element on the port: the application may be a typo of theirs.
-                let elements = port.active_elements();
-                if elements.is_empty() {
-                    gst::warning!(CAT, "connect from {} rejected: {app} not served", info.peer);
-                    port.counters.rejected(rejection.reason);
-                }
-                for (_, e) in elements {
-                    e.imp().post_rejected(info.peer, user, &rejection);
-                }
-            }
-            return Err(Refusal::Reject(rejection));
+            return ConnectVerdict::Reject(self.no_element_for(info, app, user));
         };
         let imp = element.imp();
         let settings = imp.settings.lock().unwrap().clone();
         if !info.brake_served {
             if let Some(delay) = brake_delay(element, info, query.as_ref(), &settings) {
-                return Err(Refusal::Delay(delay));
+                return ConnectVerdict::Delay(delay);
             }
         }
-        let result =
-            decide_connect(element, info, query.as_ref(), &settings).map(|mut accepted| {
-                accepted.accepted_by = Some(*route);
-                accepted
-            });
-        if let Err(rejection) = &result {
+        let route = *route;
+        match decide_connect(element, info, query.as_ref(), &settings) {
+            ConnectDecision::Decided(result) => connect_verdict(element, info, route, user, result),
+            ConnectDecision::AskService { user } => {
+                let (waiting, answer) = deferred::<ConnectVerdict>();
+                let asked = question(Action::Connect, info, app, None, user.as_deref());
+                let (weak, info) = (element.downgrade(), info.clone());
+                auth_service::ask_later(
+                    &settings.auth_url,
+                    Duration::from_millis(u64::from(settings.auth_timeout_ms)),
+                    asked,
+                    Box::new(move |reply| {
+                        // An element gone meanwhile: the answer is dropped, which refuses.
+                        let Some(element) = weak.upgrade() else {
+                            return;
+                        };
+                        let result = decide_with_service(&element, &info, user.as_deref(), reply);
+                        answer.send(connect_verdict(
+                            &element,
+                            &info,
+                            route,
+                            user.as_deref(),
+                            result,
+                        ));
+                    }),
+                );
+                ConnectVerdict::Later(waiting)
+            }
+        }
+    }
+
+    /// No element takes this connect: because the application is unknown, or because the
+    /// elements that serve it drain.
+    fn no_element_for(&self, info: &ConnectInfo, app: &str, user: Option<&str>) -> Rejection {
+        let port = self.port.upgrade();
+        let draining = port.as_ref().is_some_and(|p| {
+            p.draining_elements()
+                .iter()
+                .any(|(_, e)| e.imp().settings.lock().unwrap().application == app)
+        });
+        let rejection = if draining {
+            reject(
+                CONNECT_REJECTED,
+                RefusalReason::Draining,
+                "this server is draining: connect elsewhere",
+            )
+        } else {
+            reject(
+                CONNECT_REJECTED,
+                RefusalReason::BadApplication,
+                format!("application '{app}' not found"),
+            )
+        };
+        if let Some(port) = port {
+            // Tell every element on the port: the application may be a typo of theirs.
+            let elements = port.active_elements();
+            if elements.is_empty() {
+                gst::warning!(
+                    CAT,
+                    "connect from {} rejected: {}",
+                    info.peer,
+                    rejection.description
+                );
+                port.counters.rejected(rejection.reason);
+            }
+            for (_, e) in elements {
+                e.imp().post_rejected(info.peer, user, &rejection);
+            }
+        }
+        rejection
+    }
+}
+
+/// A decided connect, reported (a refusal other than a login step is posted) and answered.
+fn connect_verdict(
+    element: &super::RtmpServerSrc,
+    info: &ConnectInfo,
+    route: u64,
+    user: Option<&str>,
+    result: Result<ConnectAccepted, Rejection>,
+) -> ConnectVerdict {
+    match result {
+        Ok(mut accepted) => {
+            accepted.accepted_by = Some(route);
+            ConnectVerdict::Accept(accepted)
+        }
+        Err(rejection) => {
             // The challenge step is part of every successful Adobe login: not worth a warning.
             if rejection.reason.is_login_step() {
                 gst::debug!(
@@ -236,18 +349,11 @@ impl Router {
                     rejection.reason
                 );
             } else {
-                imp.post_rejected(info.peer, user, rejection);
+                element.imp().post_rejected(info.peer, user, &rejection);
             }
+            ConnectVerdict::Reject(rejection)
         }
-        result.map_err(Refusal::Reject)
     }
-}
-
-/// Why a connect is not accepted now.
-enum Refusal {
-    Reject(Rejection),
-    /// The brute-force brake: decide after this long.
-    Delay(Duration),
 }
 
 impl IngestHandler for Router {
@@ -275,11 +381,7 @@ impl IngestHandler for Router {
     }
 
     fn connect(&self, info: &ConnectInfo) -> ConnectVerdict {
-        match self.route_connect(info) {
-            Ok(accepted) => ConnectVerdict::Accept(accepted),
-            Err(Refusal::Reject(rejection)) => ConnectVerdict::Reject(rejection),
-            Err(Refusal::Delay(delay)) => ConnectVerdict::Delay(delay),
-        }
+        self.route_connect(info)
     }
 
     fn publish(
@@ -287,13 +389,19 @@ impl IngestHandler for Router {
         info: &ConnectInfo,
         stream_key: &str,
         publish_type: Option<&str>,
-    ) -> Result<Box<dyn Publisher>, Rejection> {
+    ) -> PublishVerdict {
         let candidates = self.elements_for_app(&info.app);
         let key_of = |e: &super::RtmpServerSrc| e.imp().settings.lock().unwrap().stream_key.clone();
+        // A failover element's backup names the key with `?backup=1`.
+        let matches = |e: &super::RtmpServerSrc| {
+            let key = key_of(e);
+            key == stream_key
+                || (e.imp().settings.lock().unwrap().failover && key == stream_key_of(stream_key))
+        };
         // An exact key match wins over an element that accepts any key.
         let target = candidates
             .iter()
-            .find(|(_, e)| key_of(e) == stream_key)
+            .find(|(_, e)| matches(e))
             .or_else(|| candidates.iter().find(|(_, e)| key_of(e).is_empty()));
         let Some((route, element)) = target else {
             let rejection = reject(
@@ -315,7 +423,7 @@ impl IngestHandler for Router {
                     port.counters.rejected(rejection.reason);
                 }
             }
-            return Err(rejection);
+            return PublishVerdict::Reject(rejection);
         };
         if Some(*route) != info.accepted_by && !same_credentials(info, element, &candidates) {
             let rejection = reject(
@@ -326,9 +434,46 @@ impl IngestHandler for Router {
             element
                 .imp()
                 .post_rejected(info.peer, info.user.as_deref(), &rejection);
-            return Err(rejection);
+            return PublishVerdict::Reject(rejection);
         }
-        element_publish(element, info, stream_key, publish_type)
+        if let Err(rejection) = check_publish(element, info, stream_key) {
+            return PublishVerdict::Reject(rejection);
+        }
+        let settings = element.imp().settings.lock().unwrap().clone();
+        if !settings.uses_auth_service() {
+            return match install_publish(element, info, stream_key, publish_type) {
+                Ok(publisher) => PublishVerdict::Accept(publisher),
+                Err(rejection) => PublishVerdict::Reject(rejection),
+            };
+        }
+        let (waiting, answer) = deferred::<PublishVerdict>();
+        let asked = question(
+            Action::Publish,
+            info,
+            &settings.application,
+            Some(stream_key),
+            info.user.as_deref(),
+        );
+        let (weak, info) = (element.downgrade(), info.clone());
+        let (stream_key, publish_type) = (stream_key.to_string(), publish_type.map(str::to_string));
+        auth_service::ask_later(
+            &settings.auth_url,
+            Duration::from_millis(u64::from(settings.auth_timeout_ms)),
+            asked,
+            Box::new(move |reply| {
+                let Some(element) = weak.upgrade() else {
+                    return;
+                };
+                let verdict = service_publish_verdict(&element, &info, reply).and_then(|()| {
+                    install_publish(&element, &info, &stream_key, publish_type.as_deref())
+                });
+                answer.send(match verdict {
+                    Ok(publisher) => PublishVerdict::Accept(publisher),
+                    Err(rejection) => PublishVerdict::Reject(rejection),
+                });
+            }),
+        );
+        PublishVerdict::Later(waiting)
     }
 }
 

@@ -17,6 +17,8 @@ use gst::subclass::prelude::*;
 
 use super::caps;
 use super::clock_sync::SkewCorrector;
+use super::failover::Role;
+use super::failover_gate::FailoverGate;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_stats::{PublishInfo, PublishStats};
 use super::settings::ClockSync;
@@ -26,7 +28,7 @@ use super::timeline::Timeline;
 use super::tracks::{NotReady, Track, Tracks};
 use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
 use crate::rtmp::Amf0Value;
-use crate::server::{CloseReason, MediaMessage, Publisher};
+use crate::server::{CloseReason, MediaMessage, Publisher, ReconnectRequest};
 use crate::CAT;
 
 /// The element's handle on the live publish: lets a newer publisher of the same stream replace
@@ -43,10 +45,23 @@ pub(super) struct PublishSlot {
     evicted_for: Mutex<Option<CloseReason>>,
     last_activity_ms: AtomicU64,
     epoch: Instant,
+    /// A drain asked this publisher to reconnect elsewhere; sent by its connection.
+    reconnect: Mutex<Option<ReconnectRequest>>,
+    reconnect_pending: AtomicBool,
+    /// The auth service wants to hear when this publish stops.
+    pub stopped_notice: Mutex<Option<super::auth_service::Notice>>,
+    /// With `failover`: primary or backup.
+    pub role: Option<Role>,
 }
 
 impl PublishSlot {
-    pub fn new(connection_id: u64, peer: SocketAddr, epoch: Instant, info: PublishInfo) -> Self {
+    pub fn new(
+        connection_id: u64,
+        peer: SocketAddr,
+        epoch: Instant,
+        info: PublishInfo,
+        role: Option<super::failover::Role>,
+    ) -> Self {
         let slot = PublishSlot {
             connection_id,
             peer,
@@ -56,6 +71,10 @@ impl PublishSlot {
             evicted_for: Mutex::new(None),
             last_activity_ms: AtomicU64::new(0),
             epoch,
+            reconnect: Mutex::new(None),
+            reconnect_pending: AtomicBool::new(false),
+            stopped_notice: Mutex::new(None),
+            role,
         };
         slot.touch(Instant::now());
         slot
@@ -81,6 +100,23 @@ impl PublishSlot {
             why.get_or_insert(reason);
         }
         self.evicted.store(true, Ordering::SeqCst);
+    }
+
+    /// Asks the publisher to reconnect elsewhere (drain); its connection sends it the next
+    /// time it runs (at its next message, or at once when the front door is told).
+    pub fn request_reconnect(&self, request: ReconnectRequest) {
+        if let Ok(mut slot) = self.reconnect.lock() {
+            *slot = Some(request);
+        }
+        self.reconnect_pending.store(true, Ordering::SeqCst);
+    }
+
+    fn take_reconnect(&self) -> Option<ReconnectRequest> {
+        // One atomic load per message when nothing is asked.
+        if !self.reconnect_pending.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        self.reconnect.lock().ok().and_then(|mut r| r.take())
     }
 
     fn evicted_for(&self) -> Option<CloseReason> {
@@ -111,6 +147,8 @@ pub(super) struct SessionPublisher {
     element: super::RtmpServerSrc,
     slot: Arc<PublishSlot>,
     config: PublishConfig,
+    /// With `failover`: this publisher's role, and the gate its media goes through.
+    failover: Option<(Role, Arc<FailoverGate>)>,
     timeline: Option<Timeline>,
     /// With clock-sync=skew: the session's clock skew and its correction (clock_sync.rs).
     skew: Option<SkewCorrector>,
@@ -144,12 +182,14 @@ impl SessionPublisher {
         element: super::RtmpServerSrc,
         slot: Arc<PublishSlot>,
         config: PublishConfig,
+        failover: Option<(Role, Arc<FailoverGate>)>,
     ) -> Self {
         let sender_waits = element.imp().outputs.sender_waits();
         SessionPublisher {
             element,
             slot,
             config,
+            failover,
             timeline: None,
             skew: (config.clock_sync == ClockSync::Skew).then(SkewCorrector::new),
             backlog: false,
@@ -520,13 +560,19 @@ impl SessionPublisher {
         let Some(caps) = track.caps.clone() else {
             return;
         };
-        match self.element.imp().outputs.ensure(
-            &self.element,
-            key,
-            self.slot.connection_id,
-            &caps,
-            self.config.output,
-        ) {
+        let exposed = match &self.failover {
+            Some((role, gate)) => {
+                gate.caps(&self.element, *role, key, self.slot.connection_id, &caps)
+            }
+            None => self.element.imp().outputs.ensure(
+                &self.element,
+                key,
+                self.slot.connection_id,
+                &caps,
+                self.config.output,
+            ),
+        };
+        match exposed {
             Ok(()) => {
                 track.exposed = true;
                 self.send_tags(key);
@@ -553,6 +599,12 @@ impl SessionPublisher {
         };
         if !track.exposed {
             return;
+        }
+        if let Some((role, gate)) = &self.failover {
+            // Only the publisher the pads show tags them.
+            if gate.active() != Some(*role) {
+                return;
+            }
         }
         let id = match key {
             TrackKey::Video(id) | TrackKey::Audio(id) => id,
@@ -611,12 +663,17 @@ impl SessionPublisher {
         if !self.tracks.get(&key).is_some_and(|t| t.exposed) {
             return;
         }
-        let outcome = self.element.imp().outputs.send(
-            key,
-            self.slot.connection_id,
-            buffer,
-            &self.slot.evicted,
-        );
+        let outcome = match &self.failover {
+            Some((role, gate)) => {
+                gate.buffer(&self.element, *role, key, self.slot.connection_id, buffer)
+            }
+            None => self.element.imp().outputs.send(
+                key,
+                self.slot.connection_id,
+                buffer,
+                &self.slot.evicted,
+            ),
+        };
         // A wait for room (back-pressure) ends as activity, not as silence.
         self.slot.touch(Instant::now());
         match outcome {
@@ -768,6 +825,10 @@ impl Publisher for SessionPublisher {
         Ok(())
     }
 
+    fn take_reconnect_request(&mut self) -> Option<ReconnectRequest> {
+        self.slot.take_reconnect()
+    }
+
     fn finish(mut self: Box<Self>, reason: CloseReason) {
         // Evicted publishers were woken by a shutdown of their socket: say why it happened.
         let reason = self.slot.evicted_for().unwrap_or(reason);
@@ -782,7 +843,11 @@ impl Publisher for SessionPublisher {
         let imp = self.element.imp();
         let eos = self.config.eos_on_disconnect
             && !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced);
-        imp.publish_finished(&self.slot, reason, eos);
+        let eos = imp.publish_finished(&self.slot, reason, eos);
+        if let Some((role, gate)) = self.failover.take() {
+            // The other publisher takes over from its held keyframe, if it is there.
+            gate.disconnected(&self.element, role);
+        }
         if eos {
             // Behind everything queued: each pad drains before its EOS.
             imp.outputs.send_eos(self.slot.connection_id);

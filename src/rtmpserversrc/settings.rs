@@ -20,6 +20,8 @@ pub(super) const DEFAULT_MAX_QUEUE_TIME_MS: u32 = 1000;
 pub(super) const DEFAULT_TLS_PORT: u32 = 443;
 pub(super) const DEFAULT_PUBLISH_DEADLINE_MS: u32 = 10_000;
 pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
+pub(super) const DEFAULT_AUTH_TIMEOUT_MS: u32 = 3000;
+pub(super) const DEFAULT_FAILOVER_TIMEOUT_MS: u32 = 1000;
 
 /// How a publish's running times follow the publisher's clock (`clock-sync`).
 #[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
@@ -68,6 +70,13 @@ pub(super) struct Settings {
     pub tls_certificate: String,
     pub tls_key: String,
     pub tls_only: bool,
+    pub proxy_protocol: bool,
+    pub trusted_proxies: String,
+    pub auth_url: String,
+    pub auth_timeout_ms: u32,
+    pub failover: bool,
+    pub failover_timeout_ms: u32,
+    pub failback: bool,
 }
 
 impl Default for Settings {
@@ -98,14 +107,39 @@ impl Default for Settings {
             tls_certificate: String::new(),
             tls_key: String::new(),
             tls_only: false,
+            proxy_protocol: false,
+            trusted_proxies: String::new(),
+            auth_url: String::new(),
+            auth_timeout_ms: DEFAULT_AUTH_TIMEOUT_MS,
+            failover: false,
+            failover_timeout_ms: DEFAULT_FAILOVER_TIMEOUT_MS,
+            failback: true,
         }
     }
 }
 
 impl Settings {
-    /// Authentication is on when a user name is configured.
+    /// How a publish's media reaches the pads.
+    pub fn output_config(&self) -> super::outputs::OutputConfig {
+        super::outputs::OutputConfig {
+            latency: gst::ClockTime::from_mseconds(u64::from(self.latency_ms)),
+            max_pending_bytes: u64::from(self.max_queue_bytes),
+            queue_limits: super::pad_queues::Limits {
+                max_time: gst::ClockTime::from_mseconds(u64::from(self.max_queue_time_ms)),
+                max_bytes: self.max_queue_bytes as usize,
+            },
+        }
+    }
+
+    /// Authentication is on when a user name is configured (an auth service decides on its own
+    /// whether a connect must log in, see `uses_auth_service`).
     pub fn auth_required(&self) -> bool {
         !self.username.is_empty()
+    }
+
+    /// The platform's auth service (`auth-url`) decides connects and publishes.
+    pub fn uses_auth_service(&self) -> bool {
+        !self.auth_url.is_empty()
     }
 
     /// RTMPS is on when a certificate and a key are configured.
@@ -128,6 +162,10 @@ impl fmt::Debug for Settings {
             .field("verify_port", &self.verify_port)
             .field("eos_on_disconnect", &self.eos_on_disconnect)
             .field("timeout_ms", &self.timeout_ms)
+            .field("proxy_protocol", &self.proxy_protocol)
+            .field("trusted_proxies", &self.trusted_proxies)
+            // May carry a token in its query.
+            .field("auth_url_set", &!self.auth_url.is_empty())
             .finish_non_exhaustive()
     }
 }

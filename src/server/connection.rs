@@ -12,9 +12,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::deferred::{Deferred, Polled};
 use super::handler::{
-    CloseReason, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage, Publisher,
-    RefusalReason, Rejection,
+    CloseReason, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage, PublishVerdict,
+    Publisher, RefusalReason, Rejection,
 };
 use super::listener::ServerConfig;
 use crate::rtmp::{ServerSession, SessionEvent};
@@ -31,8 +32,17 @@ pub(super) enum Step {
     /// A connect waits out a brute-force brake until this instant; nothing after it is handled
     /// before.
     Delayed(Instant),
+    /// A connect or publish waits for an answer that comes later (an auth service); the wake-up
+    /// given to [`Connection::set_wake`] runs when it comes.
+    Waiting,
     /// The connection must close (after flushing what the session wrote).
     Close(CloseReason),
+}
+
+/// A decision whose answer comes later.
+enum Waiting {
+    Connect(ConnectInfo, Deferred<ConnectVerdict>),
+    Publish(u32, Deferred<PublishVerdict>),
 }
 
 pub(super) struct Connection {
@@ -50,6 +60,10 @@ pub(super) struct Connection {
     backlog: VecDeque<SessionEvent>,
     /// A connect waiting out the brake, and when it may be decided.
     delayed: Option<(ConnectInfo, Instant)>,
+    /// A connect or publish whose answer comes later.
+    waiting: Option<Waiting>,
+    /// Called when a later answer comes (set by whoever drives the connection).
+    wake: Option<Arc<dyn Fn() + Send + Sync>>,
     pub accepted_at: Instant,
     pub last_data: Instant,
     pub last_media: Instant,
@@ -90,10 +104,26 @@ impl Connection {
             publisher: None,
             backlog: VecDeque::new(),
             delayed: None,
+            waiting: None,
+            wake: None,
             accepted_at: now,
             last_data: now,
             last_media: now,
             finished: false,
+        }
+    }
+
+    /// How a later answer (see [`Step::Waiting`]) wakes whoever drives this connection.
+    pub fn set_wake(&mut self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.wake = Some(wake);
+    }
+
+    /// Blocks until a later answer comes or `timeout` passes (a thread of its own may block).
+    pub fn wait_for_answer(&self, timeout: Duration) {
+        match &self.waiting {
+            Some(Waiting::Connect(_, d)) => d.wait(timeout),
+            Some(Waiting::Publish(_, d)) => d.wait(timeout),
+            None => {}
         }
     }
 
@@ -125,6 +155,18 @@ impl Connection {
             if let Some(step) = self.decide_connect(info, now) {
                 return step;
             }
+        }
+        if let Some(step) = self.take_answer(now) {
+            return step;
+        }
+        if let Some(request) = self
+            .publisher
+            .as_mut()
+            .and_then(|p| p.take_reconnect_request())
+        {
+            gst::info!(CAT, "asking {} to reconnect elsewhere", self.peer);
+            self.session
+                .request_reconnect(request.tc_url.as_deref(), request.description.as_deref());
         }
         loop {
             while let Some(event) = self.backlog.pop_front() {
@@ -306,8 +348,66 @@ impl Connection {
         }
     }
 
-    fn decide_connect(&mut self, mut info: ConnectInfo, now: Instant) -> Option<Step> {
-        match self.handler.connect(&info) {
+    /// A later answer that came: acted on as if it had been given at once.
+    fn take_answer(&mut self, now: Instant) -> Option<Step> {
+        let waiting = self.waiting.take()?;
+        match waiting {
+            Waiting::Connect(info, deferred) => match deferred.poll() {
+                Polled::Pending => {
+                    self.waiting = Some(Waiting::Connect(info, deferred));
+                    Some(Step::Waiting)
+                }
+                Polled::Ready(verdict) => self.apply_connect(info, verdict, now),
+                Polled::Abandoned => {
+                    self.session.reject_connect(
+                        "NetConnection.Connect.Rejected",
+                        "the connect could not be decided",
+                    );
+                    self.info = Some(info);
+                    Some(Step::Close(CloseReason::ProtocolError))
+                }
+            },
+            Waiting::Publish(stream_id, deferred) => match deferred.poll() {
+                Polled::Pending => {
+                    self.waiting = Some(Waiting::Publish(stream_id, deferred));
+                    Some(Step::Waiting)
+                }
+                Polled::Ready(verdict) => self.apply_publish(stream_id, verdict, now),
+                Polled::Abandoned => self.refuse_publish(
+                    stream_id,
+                    Rejection {
+                        code: "NetStream.Publish.Denied",
+                        description: "the publish could not be decided".into(),
+                        reason: RefusalReason::AuthServiceUnavailable,
+                    },
+                ),
+            },
+        }
+    }
+
+    fn wake_on_answer<T>(&self, deferred: &Deferred<T>) {
+        if let Some(wake) = self.wake.clone() {
+            deferred.on_ready(Box::new(move || wake()));
+        }
+    }
+
+    fn decide_connect(&mut self, info: ConnectInfo, now: Instant) -> Option<Step> {
+        let verdict = self.handler.connect(&info);
+        self.apply_connect(info, verdict, now)
+    }
+
+    fn apply_connect(
+        &mut self,
+        mut info: ConnectInfo,
+        verdict: ConnectVerdict,
+        now: Instant,
+    ) -> Option<Step> {
+        match verdict {
+            ConnectVerdict::Later(deferred) => {
+                self.wake_on_answer(&deferred);
+                self.waiting = Some(Waiting::Connect(info, deferred));
+                Some(Step::Waiting)
+            }
             ConnectVerdict::Accept(accepted) => {
                 info.user = accepted.user;
                 info.accepted_by = accepted.accepted_by;
@@ -358,8 +458,18 @@ impl Connection {
                 },
             );
         }
-        match self.handler.publish(info, stream_key, publish_type) {
-            Ok(publisher) => {
+        let verdict = self.handler.publish(info, stream_key, publish_type);
+        self.apply_publish(stream_id, verdict, now)
+    }
+
+    fn apply_publish(
+        &mut self,
+        stream_id: u32,
+        verdict: PublishVerdict,
+        now: Instant,
+    ) -> Option<Step> {
+        match verdict {
+            PublishVerdict::Accept(publisher) => {
                 self.session.accept_publish(stream_id);
                 self.publisher = Some(publisher);
                 self.publishing_stream = Some(stream_id);
@@ -367,7 +477,12 @@ impl Connection {
                 self.last_media = now;
                 None
             }
-            Err(rejection) => self.refuse_publish(stream_id, rejection),
+            PublishVerdict::Reject(rejection) => self.refuse_publish(stream_id, rejection),
+            PublishVerdict::Later(deferred) => {
+                self.wake_on_answer(&deferred);
+                self.waiting = Some(Waiting::Publish(stream_id, deferred));
+                Some(Step::Waiting)
+            }
         }
     }
 

@@ -30,8 +30,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::connection::{Connection, Step};
-use super::handler::{CloseReason, IngestHandler};
+use super::handler::{CloseReason, IngestHandler, RefusalReason};
 use super::listener::{Owner, ServerConfig, Shared, NEXT_CONNECTION_ID};
+use super::proxy_header::{self, ProxyHeader, MAX_HEADER_BYTES};
 use super::publisher_thread;
 use super::transport::Transport;
 use crate::CAT;
@@ -57,6 +58,8 @@ struct Pending {
     deadline: Instant,
     /// Registered for writable events too.
     wants_write: bool,
+    /// A trusted proxy's connection: its PROXY header comes before anything else.
+    awaiting_proxy_header: bool,
 }
 
 pub(super) struct FrontDoor {
@@ -130,7 +133,11 @@ impl FrontDoor {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => self.close_kicked(),
+                    WAKER => {
+                        self.close_kicked();
+                        self.resume_waiting();
+                        self.replace_listener();
+                    }
                     Token(id) => {
                         let id = id as u64;
                         if event.is_writable() {
@@ -160,6 +167,8 @@ impl FrontDoor {
                 Ok(pair) => pair,
                 Err(err) if err.kind() == ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                // Shut down for a drain: nothing to accept until a new socket comes.
+                Err(_) if !self.shared.accepting.load(Ordering::SeqCst) => return,
                 Err(err) => {
                     // EMFILE and friends: the pending connection stays in the backlog; try
                     // again at the next event rather than spinning.
@@ -168,17 +177,46 @@ impl FrontDoor {
                 }
             };
             let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-            if let Err(reason) = self.shared.admit(id, &stream, peer, &self.config) {
+            // A proxy's connections are counted under their client's address once its header
+            // says which: the proxy's own address would put every client under one limit.
+            let proxied = self
+                .config
+                .proxy
+                .as_ref()
+                .is_some_and(|policy| policy.is_proxy(peer.ip()));
+            if let Err(reason) = self.shared.admit(id, &stream, peer, &self.config, !proxied) {
                 gst::warning!(CAT, "refusing connection from {peer}: {}", reason.as_str());
                 self.handler.connection_refused(peer, reason);
                 let _ = stream.shutdown(Shutdown::Both);
                 continue;
             }
-            self.open(id, stream, peer);
+            self.open(id, stream, peer, proxied);
         }
     }
 
-    fn open(&mut self, id: u64, stream: TcpStream, peer: std::net::SocketAddr) {
+    /// Swaps in the new listening socket of a port that accepts again after a drain.
+    fn replace_listener(&mut self) {
+        let Some(listener) = self.shared.take_replacement() else {
+            return;
+        };
+        let registry = self.poll.registry();
+        let _ = registry.deregister(&mut SourceFd(&self.listener.as_raw_fd()));
+        let registered = listener.set_nonblocking(true).and_then(|()| {
+            registry.register(
+                &mut SourceFd(&listener.as_raw_fd()),
+                LISTENER,
+                Interest::READABLE,
+            )
+        });
+        if let Err(err) = registered {
+            gst::error!(CAT, "port {} cannot accept again: {err}", self.local_port);
+        }
+        self.listener = listener;
+        // Connections may have queued before the socket was registered.
+        self.accept_all();
+    }
+
+    fn open(&mut self, id: u64, stream: TcpStream, peer: std::net::SocketAddr, proxied: bool) {
         let _ = stream.set_nodelay(true);
         let fd = stream.as_raw_fd();
         let registered = stream.set_nonblocking(true).and_then(|()| {
@@ -206,7 +244,7 @@ impl FrontDoor {
             }
         };
         let now = Instant::now();
-        let conn = Connection::new(
+        let mut conn = Connection::new(
             id,
             peer,
             self.local_port,
@@ -214,8 +252,16 @@ impl FrontDoor {
             &self.config,
             now,
         );
+        let shared = Arc::downgrade(&self.shared);
+        conn.set_wake(Arc::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                shared.resume(id);
+            }
+        }));
         gst::debug!(CAT, "connection {id} from {peer}");
-        self.handler.connection_opened(peer);
+        if !proxied {
+            self.handler.connection_opened(peer);
+        }
         let deadline = conn.deadline(&self.config);
         self.timers.insert((deadline, id));
         self.conns.insert(
@@ -226,12 +272,76 @@ impl FrontDoor {
                 out: Vec::new(),
                 deadline,
                 wants_write: false,
+                awaiting_proxy_header: proxied,
             },
         );
     }
 
+    /// Reads a trusted proxy's PROXY header, without reading past it (the bytes after it are
+    /// the client's, and with RTMPS they belong to TLS): the header is looked at with
+    /// MSG_PEEK and only its own bytes are taken. `Ok(true)`: the header is in and the
+    /// connection now speaks for its client; `Ok(false)`: more bytes are needed.
+    fn read_proxy_header(&mut self, id: u64) -> Result<bool, CloseReason> {
+        let Some(p) = self.conns.get_mut(&id) else {
+            return Ok(false);
+        };
+        let proxy = p.conn.peer;
+        let mut buf = [0u8; MAX_HEADER_BYTES];
+        let n = match p.stream.tcp().peek(&mut buf) {
+            Ok(0) => return Err(CloseReason::PeerClosed),
+            Ok(n) => n,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(err) if err.kind() == ErrorKind::Interrupted => return Ok(false),
+            Err(_) => return Err(CloseReason::NetworkError),
+        };
+        let (length, client) = match proxy_header::parse(&buf[..n]) {
+            ProxyHeader::Incomplete => return Ok(false),
+            ProxyHeader::Complete { length, client } => (length, client),
+            ProxyHeader::Invalid(why) => {
+                gst::warning!(CAT, "closing connection from proxy {proxy}: {why}");
+                self.handler
+                    .connection_refused(proxy, RefusalReason::BadProxyHeader);
+                return Err(CloseReason::ProtocolError);
+            }
+        };
+        // The header's bytes are there (peeked), so this read takes exactly them.
+        use std::io::Read;
+        let mut header = vec![0u8; length];
+        let mut tcp: &TcpStream = p.stream.tcp();
+        if let Err(err) = tcp.read_exact(&mut header) {
+            gst::info!(CAT, "connection from proxy {proxy}: {err}");
+            return Err(CloseReason::NetworkError);
+        }
+        p.awaiting_proxy_header = false;
+        // LOCAL (a health check) and unknown families speak for the proxy itself.
+        let client = client.unwrap_or(proxy);
+        if let Err(reason) = self.shared.readdress(id, client.ip(), &self.config) {
+            gst::warning!(
+                CAT,
+                "refusing connection from {client} (via {proxy}): {}",
+                reason.as_str()
+            );
+            self.handler.connection_refused(client, reason);
+            return Err(CloseReason::ProtocolError);
+        }
+        p.conn.peer = client;
+        gst::debug!(CAT, "connection {id} from {client} via proxy {proxy}");
+        self.handler.connection_opened(client);
+        Ok(true)
+    }
+
     /// Reads what the connection sent (at most [`READ_BUDGET`]) and acts on it.
     fn turn(&mut self, id: u64) {
+        if self.conns.get(&id).is_some_and(|p| p.awaiting_proxy_header) {
+            match self.read_proxy_header(id) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(reason) => {
+                    self.close(id, reason);
+                    return;
+                }
+            }
+        }
         let Some(p) = self.conns.get_mut(&id) else {
             return;
         };
@@ -259,7 +369,7 @@ impl FrontDoor {
                         Err(CloseReason::ProtocolError)
                     });
                     match result {
-                        Ok(Step::NeedInput) | Ok(Step::Delayed(_)) => {}
+                        Ok(Step::NeedInput) | Ok(Step::Delayed(_)) | Ok(Step::Waiting) => {}
                         Ok(Step::Media) => {
                             outcome = Ok(true);
                             break;
@@ -376,19 +486,39 @@ impl FrontDoor {
                 continue;
             }
             // A brake delay ran out: decide the connect, go on with what followed it.
-            let step = catch_unwind(AssertUnwindSafe(|| p.conn.drive(now, true)))
-                .unwrap_or(Step::Close(CloseReason::ProtocolError));
-            let out = p.conn.session.take_output();
-            let written = p.stream.write_nonblocking(&out, &mut p.out);
-            match (step, written) {
-                (_, Err(_)) => self.close(id, CloseReason::NetworkError),
-                (Step::Close(reason), _) => self.close(id, reason),
-                (Step::Media, _) => self.hand_over(id),
-                _ => {
-                    self.update_interest(id);
-                    self.reschedule(id);
-                }
+            self.drive_again(id, now);
+        }
+    }
+
+    /// Drives a connection without new input: a delay ran out, a later answer came, or its
+    /// publisher has something to send.
+    fn drive_again(&mut self, id: u64, now: Instant) {
+        let Some(p) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let step = catch_unwind(AssertUnwindSafe(|| p.conn.drive(now, true)))
+            .unwrap_or(Step::Close(CloseReason::ProtocolError));
+        let out = p.conn.session.take_output();
+        let written = p.stream.write_nonblocking(&out, &mut p.out);
+        match (step, written) {
+            (_, Err(_)) => self.close(id, CloseReason::NetworkError),
+            (Step::Close(reason), _) => self.close(id, reason),
+            (Step::Media, _) => self.hand_over(id),
+            _ => {
+                self.update_interest(id);
+                self.reschedule(id);
+                // What the client sent while it waited was buffered, not read: read it now
+                // (an edge-triggered socket says nothing new about bytes already there).
+                self.ready.push_back(id);
             }
+        }
+    }
+
+    /// Connections whose later answer came, or whose publisher wants to send something.
+    fn resume_waiting(&mut self) {
+        let now = Instant::now();
+        for id in self.shared.take_resumed() {
+            self.drive_again(id, now);
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::deferred::Deferred;
 use crate::auth::AuthFailure;
 use crate::rtmp::Amf0Value;
 
@@ -67,6 +68,14 @@ pub enum RefusalReason {
     MaxConnections,
     /// `max-connections-per-address` reached.
     MaxConnectionsPerAddress,
+    /// The platform's auth service refused the publish.
+    RefusedByAuthService,
+    /// The platform's auth service did not answer in time, or not in a way we understand.
+    AuthServiceUnavailable,
+    /// The element is draining: this machine takes no new connects.
+    Draining,
+    /// A connection from a trusted proxy did not begin with a valid PROXY header.
+    BadProxyHeader,
 }
 
 impl std::fmt::Display for RefusalReason {
@@ -99,6 +108,10 @@ impl RefusalReason {
             RefusalReason::Protocol => "protocol",
             RefusalReason::MaxConnections => "max-connections",
             RefusalReason::MaxConnectionsPerAddress => "max-connections-per-address",
+            RefusalReason::RefusedByAuthService => "refused-by-auth-service",
+            RefusalReason::AuthServiceUnavailable => "auth-service-unavailable",
+            RefusalReason::Draining => "draining",
+            RefusalReason::BadProxyHeader => "bad-proxy-header",
         }
     }
 
@@ -179,12 +192,16 @@ pub trait Publisher: Send {
     fn on_timer(&mut self, _now: Instant) -> Result<(), CloseReason> {
         Ok(())
     }
+    /// The application asks this publisher to reconnect elsewhere (drain): taken once, sent as
+    /// the Enhanced RTMP `NetConnection.Connect.ReconnectRequest`.
+    fn take_reconnect_request(&mut self) -> Option<ReconnectRequest> {
+        None
+    }
     /// The publish is over.
     fn finish(self: Box<Self>, reason: CloseReason);
 }
 
 /// The answer to a `connect`.
-#[derive(Debug, Clone)]
 pub enum ConnectVerdict {
     /// The authenticated user (if any) and extra properties for the `_result` (Enhanced RTMP
     /// capabilities).
@@ -193,6 +210,25 @@ pub enum ConnectVerdict {
     /// Ask again after this long, with [`ConnectInfo::brake_served`] set (a brute-force brake:
     /// the wait is a timer, it holds no thread).
     Delay(Duration),
+    /// The answer comes later (an auth service is asked); the connection waits without a
+    /// thread and nothing it sent after the connect is handled before.
+    Later(Deferred<ConnectVerdict>),
+}
+
+/// The answer to a `publish`.
+pub enum PublishVerdict {
+    Accept(Box<dyn Publisher>),
+    Reject(Rejection),
+    /// The answer comes later, as for [`ConnectVerdict::Later`].
+    Later(Deferred<PublishVerdict>),
+}
+
+/// Where a drained publisher should go (Enhanced RTMP v2 reconnect request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconnectRequest {
+    /// The URL to reconnect to; `None`: the same one (a load balancer picks another machine).
+    pub tc_url: Option<String>,
+    pub description: Option<String>,
 }
 
 /// Decides what connections may do. Implemented by the element; called from the front door's
@@ -206,7 +242,7 @@ pub trait IngestHandler: Send + Sync + 'static {
         info: &ConnectInfo,
         stream_key: &str,
         publish_type: Option<&str>,
-    ) -> Result<Box<dyn Publisher>, Rejection>;
+    ) -> PublishVerdict;
     /// A connection was accepted.
     fn connection_opened(&self, _peer: SocketAddr) {}
     /// A connection was closed right after accept (a limit was reached).

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::front_door::{FrontDoor, WAKER};
 use super::handler::{IngestHandler, RefusalReason};
+use super::proxy_header::ProxyPolicy;
 use crate::rtmp::SessionConfig;
 use crate::CAT;
 
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     pub max_untrusted_bytes: usize,
     /// Protocol limits handed to each session.
     pub session: SessionConfig,
+    /// PROXY protocol: which peers are load balancers that begin with a header.
+    pub proxy: Option<ProxyPolicy>,
 }
 
 const LISTEN_BACKLOG: i32 = 1024;
@@ -76,6 +79,13 @@ pub(super) struct Shared {
     gone: Condvar,
     /// Connections of the front door to close (it is woken for them).
     kicked: Mutex<Vec<u64>>,
+    /// Connections of the front door to drive again: a later answer came, or their publisher
+    /// has something to send (it is woken for them).
+    resumed: Mutex<Vec<u64>>,
+    /// The port takes new connections (false while every element on it drains).
+    pub accepting: AtomicBool,
+    /// A new listening socket for the front door (accepting again after a drain).
+    replacement: Mutex<Option<TcpListener>>,
     waker: mio::Waker,
     /// The front door's thread.
     loop_thread: Mutex<Option<ThreadId>>,
@@ -93,14 +103,13 @@ impl Shared {
         stream: &TcpStream,
         peer: SocketAddr,
         config: &ServerConfig,
+        count_address: bool,
     ) -> Result<(), RefusalReason> {
         let mut entries = self.entries();
         if entries.len() >= config.max_connections {
             return Err(RefusalReason::MaxConnections);
         }
-        if config.max_per_address > 0
-            && entries.values().filter(|e| e.ip == peer.ip()).count() >= config.max_per_address
-        {
+        if count_address && Self::address_full(&entries, id, peer.ip(), config) {
             return Err(RefusalReason::MaxConnectionsPerAddress);
         }
         entries.insert(
@@ -113,6 +122,58 @@ impl Shared {
             },
         );
         Ok(())
+    }
+
+    fn address_full(
+        entries: &HashMap<u64, Entry>,
+        id: u64,
+        ip: IpAddr,
+        config: &ServerConfig,
+    ) -> bool {
+        config.max_per_address > 0
+            && entries
+                .iter()
+                .filter(|(other, e)| **other != id && e.ip == ip)
+                .count()
+                >= config.max_per_address
+    }
+
+    /// Connection `id` speaks for `ip` (its PROXY header said so): counted under that address
+    /// from now on, if the per-address limit allows.
+    pub(super) fn readdress(
+        &self,
+        id: u64,
+        ip: IpAddr,
+        config: &ServerConfig,
+    ) -> Result<(), RefusalReason> {
+        let mut entries = self.entries();
+        if Self::address_full(&entries, id, ip, config) {
+            return Err(RefusalReason::MaxConnectionsPerAddress);
+        }
+        if let Some(entry) = entries.get_mut(&id) {
+            entry.ip = ip;
+        }
+        Ok(())
+    }
+
+    /// Drive connection `id` again on the front door (a later answer came).
+    pub(super) fn resume(&self, id: u64) {
+        self.resumed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id);
+        let _ = self.waker.wake();
+    }
+
+    pub(super) fn take_resumed(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.resumed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(super) fn take_replacement(&self) -> Option<TcpListener> {
+        self.replacement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     pub(super) fn set_owner(&self, id: u64, owner: Owner) {
@@ -237,6 +298,8 @@ impl Entry {
 pub struct Listener {
     socket: TcpListener,
     local_addr: SocketAddr,
+    /// The listening socket was shut down (drain): new connects are refused by the kernel.
+    paused: bool,
     shared: Option<Arc<Shared>>,
     front_door: Option<JoinHandle<()>>,
 }
@@ -250,7 +313,18 @@ impl Listener {
                 format!("'{address}' is not an IP address"),
             )
         })?;
-        let addr = SocketAddr::new(ip, port);
+        let socket = Self::listen(SocketAddr::new(ip, port))?;
+        let local_addr = socket.local_addr()?;
+        Ok(Listener {
+            socket,
+            local_addr,
+            paused: false,
+            shared: None,
+            front_door: None,
+        })
+    }
+
+    fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(addr),
             socket2::Type::STREAM,
@@ -261,14 +335,39 @@ impl Listener {
         // Encoders reconnect in bursts after a network blip; a short backlog would drop their
         // handshakes into SYN retransmission back-off (seconds).
         socket.listen(LISTEN_BACKLOG)?;
-        let socket: TcpListener = socket.into();
-        let local_addr = socket.local_addr()?;
-        Ok(Listener {
-            socket,
-            local_addr,
-            shared: None,
-            front_door: None,
-        })
+        Ok(socket.into())
+    }
+
+    /// Stops or resumes taking new connections; connections already open are not touched.
+    ///
+    /// Stopping shuts the listening socket down, so the kernel refuses new connects at once (a
+    /// load balancer's TCP health check then sees this machine down; an idle listener would
+    /// still complete handshakes from its backlog). A shut-down socket cannot listen again, so
+    /// resuming binds a new one on the same port and hands it to the front door.
+    pub fn set_accepting(&mut self, accepting: bool) -> io::Result<()> {
+        if accepting != self.paused {
+            return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            shared.accepting.store(accepting, Ordering::SeqCst);
+        }
+        if !accepting {
+            // SAFETY: shutdown(2) on a descriptor this struct owns; no memory is involved.
+            unsafe { libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RD) };
+            self.paused = true;
+            gst::info!(CAT, "port {} stopped accepting", self.local_addr.port());
+            return Ok(());
+        }
+        let socket = Self::listen(self.local_addr)?;
+        if let Some(shared) = &self.shared {
+            *shared.replacement.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(socket.try_clone()?);
+            let _ = shared.waker.wake();
+        }
+        self.socket = socket;
+        self.paused = false;
+        gst::info!(CAT, "port {} accepts again", self.local_addr.port());
+        Ok(())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -293,6 +392,9 @@ impl Listener {
             entries: Mutex::new(HashMap::new()),
             gone: Condvar::new(),
             kicked: Mutex::new(Vec::new()),
+            resumed: Mutex::new(Vec::new()),
+            accepting: AtomicBool::new(!self.paused),
+            replacement: Mutex::new(None),
             waker,
             loop_thread: Mutex::new(None),
         });
@@ -391,6 +493,12 @@ impl Connections {
     /// Shuts connection `id` down without waiting (a silent publisher just replaced).
     pub fn kick(&self, id: u64) {
         self.0.kick(id);
+    }
+
+    /// Has the front door drive connection `id` again, if it drives it (its publisher has
+    /// something to send, e.g. a reconnect request). Publisher threads look by themselves.
+    pub fn resume(&self, id: u64) {
+        self.0.resume(id);
     }
 }
 

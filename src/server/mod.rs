@@ -9,17 +9,21 @@
 //! [`IngestHandler`], which the element implements.
 
 mod connection;
+mod deferred;
 mod front_door;
 mod handler;
 mod listener;
+mod proxy_header;
 mod publisher_thread;
 mod transport;
 
+pub use deferred::deferred;
 pub use handler::{
     CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage,
-    Publisher, RefusalReason, Rejection,
+    PublishVerdict, Publisher, ReconnectRequest, RefusalReason, Rejection,
 };
 pub use listener::{Listener, ServerConfig};
+pub use proxy_header::ProxyPolicy;
 pub use transport::tls_config;
 #[cfg(test)]
 mod tests;

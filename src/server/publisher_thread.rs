@@ -8,7 +8,6 @@
 //! full it waits there, does not read, and TCP slows the encoder down.
 
 use std::io::{ErrorKind, Write};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -35,6 +34,8 @@ pub(super) fn run(
 ) {
     let _ = stream.tcp().set_write_timeout(Some(config.timeout));
     let mut read_timeout: Option<Duration> = None;
+    // The last read took everything the kernel had (it returned less than it could).
+    let mut drained = true;
     let reason = loop {
         if shared.stopping.load(Ordering::SeqCst) {
             break CloseReason::Shutdown;
@@ -45,6 +46,9 @@ pub(super) fn run(
                 let _ = flush(&mut conn, stream);
                 break reason;
             }
+            // Decisions come before media, so this is rare here (a second publish): the
+            // thread may block for the answer.
+            Step::Waiting => conn.wait_for_answer(config.timeout),
             Step::Delayed(_) | Step::Media | Step::NeedInput => {}
         }
         if let Err(reason) = flush(&mut conn, stream) {
@@ -52,8 +56,10 @@ pub(super) fn run(
         }
         // About to wait for the socket: wake the pad threads now. While more input is already
         // there, the next read follows at once and they are woken after it (a wake-up per
-        // message would cost a context switch each at full speed).
-        if bytes_available(stream) == 0 {
+        // message would cost a context switch each at full speed). A read that did not fill
+        // its room took all there was; asking the kernel (FIONREAD) would cost a system call
+        // per message at real-time pace.
+        if drained {
             conn.input_drained();
         }
         let now = Instant::now();
@@ -80,8 +86,9 @@ pub(super) fn run(
         // Straight into the session's input buffer: the kernel's copy is the only one before
         // chunk reassembly.
         match stream.read_into(conn.session.input_buffer(READ_CHUNK), READ_CHUNK) {
-            Ok(0) => break CloseReason::PeerClosed,
-            Ok(_) => {
+            Ok((0, _)) => break CloseReason::PeerClosed,
+            Ok((_, full)) => {
+                drained = !full;
                 if let Err(reason) = conn.take_input(None, Instant::now()) {
                     break reason;
                 }
@@ -89,6 +96,7 @@ pub(super) fn run(
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 // A deadline: looked at on the next pass.
                 read_timeout = None;
+                drained = true;
             }
             Err(err) if err.kind() == ErrorKind::Interrupted => continue,
             Err(err) => {
@@ -102,18 +110,6 @@ pub(super) fn run(
     };
     conn.finish(reason);
     close(stream);
-}
-
-/// Bytes the kernel holds for reading on the socket (FIONREAD); 0 on error.
-fn bytes_available(stream: &Transport) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
-    let rc = unsafe { libc::ioctl(stream.tcp().as_raw_fd(), libc::FIONREAD, &mut n) };
-    if rc == 0 {
-        usize::try_from(n).unwrap_or(0)
-    } else {
-        0
-    }
 }
 
 fn flush(conn: &mut Connection, stream: &mut Transport) -> Result<(), CloseReason> {

@@ -2,7 +2,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The socket layer with a scripted handler and a real client over loopback: connections that
 //! end badly (a panic, a close from their own thread, the port dropped from one of its own
-//! threads) release everything and hang nothing.
+//! threads) release everything and hang nothing; decisions answered later and PROXY headers
+//! carry on where they stopped.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -24,6 +25,8 @@ enum OnMedia {
     CloseSelf,
     /// Drops the last reference to the listener, from its own thread.
     DropListener,
+    /// Counts it and goes on.
+    Count,
 }
 
 struct Script {
@@ -35,6 +38,11 @@ struct Script {
     finished: AtomicUsize,
     /// How long the publisher's media call took (it must not hang).
     media_took: Mutex<Option<Duration>>,
+    /// Answer connects from another thread after this long.
+    connect_later: Option<Duration>,
+    /// The address each connect came from.
+    connect_peers: Mutex<Vec<std::net::SocketAddr>>,
+    media: AtomicUsize,
 }
 
 struct ScriptedPublisher {
@@ -55,6 +63,10 @@ impl Publisher for ScriptedPublisher {
                 let listener = self.script.listener.lock().unwrap().take();
                 drop(listener);
             }
+            OnMedia::Count => {
+                self.script.media.fetch_add(1, Ordering::SeqCst);
+                return Ok(());
+            }
         }
         *self.script.media_took.lock().unwrap() = Some(start.elapsed());
         Ok(())
@@ -68,9 +80,18 @@ impl Publisher for ScriptedPublisher {
 struct Handler(Arc<Script>);
 
 impl IngestHandler for Handler {
-    fn connect(&self, _info: &ConnectInfo) -> ConnectVerdict {
+    fn connect(&self, info: &ConnectInfo) -> ConnectVerdict {
         if self.0.panic_on_connect {
             panic!("scripted panic in a connect decision");
+        }
+        self.0.connect_peers.lock().unwrap().push(info.peer);
+        if let Some(after) = self.0.connect_later {
+            let (waiting, answer) = deferred::<ConnectVerdict>();
+            std::thread::spawn(move || {
+                std::thread::sleep(after);
+                answer.send(ConnectVerdict::Accept(ConnectAccepted::default()));
+            });
+            return ConnectVerdict::Later(waiting);
         }
         ConnectVerdict::Accept(ConnectAccepted::default())
     }
@@ -80,8 +101,8 @@ impl IngestHandler for Handler {
         info: &ConnectInfo,
         _stream_key: &str,
         _publish_type: Option<&str>,
-    ) -> Result<Box<dyn Publisher>, Rejection> {
-        Ok(Box::new(ScriptedPublisher {
+    ) -> PublishVerdict {
+        PublishVerdict::Accept(Box::new(ScriptedPublisher {
             script: self.0.clone(),
             id: info.connection_id,
         }))
@@ -93,6 +114,15 @@ impl IngestHandler for Handler {
 }
 
 fn start(on_media: OnMedia, panic_on_connect: bool) -> (Arc<Script>, u16) {
+    start_with(on_media, panic_on_connect, None, None)
+}
+
+fn start_with(
+    on_media: OnMedia,
+    panic_on_connect: bool,
+    connect_later: Option<Duration>,
+    proxy: Option<ProxyPolicy>,
+) -> (Arc<Script>, u16) {
     let script = Arc::new(Script {
         on_media,
         panic_on_connect,
@@ -101,6 +131,9 @@ fn start(on_media: OnMedia, panic_on_connect: bool) -> (Arc<Script>, u16) {
         closed: AtomicUsize::new(0),
         finished: AtomicUsize::new(0),
         media_took: Mutex::new(None),
+        connect_later,
+        connect_peers: Mutex::new(Vec::new()),
+        media: AtomicUsize::new(0),
     });
     let mut listener = Listener::bind("127.0.0.1", 0).unwrap();
     let port = listener.local_addr().port();
@@ -111,6 +144,7 @@ fn start(on_media: OnMedia, panic_on_connect: bool) -> (Arc<Script>, u16) {
         max_per_address: 100,
         max_untrusted_bytes: 1 << 20,
         session: SessionConfig::default(),
+        proxy,
     };
     listener
         .start(config, Arc::new(Handler(script.clone())), None)
@@ -122,7 +156,13 @@ fn start(on_media: OnMedia, panic_on_connect: bool) -> (Arc<Script>, u16) {
 
 /// A client that handshakes, connects, publishes and sends one audio message.
 fn publish_one_message(port: u16) -> TcpStream {
+    publish_one_message_after(port, b"")
+}
+
+/// As `publish_one_message`, with `prefix` (a PROXY header) sent first.
+fn publish_one_message_after(port: u16, prefix: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(prefix).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -283,4 +323,88 @@ fn dropping_the_port_on_one_of_its_own_threads_does_not_join_itself() {
         took < Duration::from_secs(1),
         "dropping the port took {took:?}"
     );
+}
+
+#[test]
+fn a_connect_answered_later_goes_on_where_it_stopped() {
+    let (script, port) = start_with(
+        OnMedia::Count,
+        false,
+        Some(Duration::from_millis(300)),
+        None,
+    );
+    // Everything up to the first media is sent at once: nothing after the connect may be
+    // handled before its answer, and all of it is handled after.
+    let started = Instant::now();
+    let _client = publish_one_message(port);
+    assert!(wait_until(Duration::from_secs(5), || script
+        .media
+        .load(Ordering::SeqCst)
+        == 1));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(script.closed.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_proxy_header_speaks_for_the_client() {
+    let policy = ProxyPolicy::parse("127.0.0.0/8").unwrap();
+    let (script, port) = start_with(OnMedia::Count, false, None, Some(policy));
+    let header = format!("PROXY TCP4 203.0.113.9 127.0.0.1 4242 {port}\r\n");
+    let _client = publish_one_message_after(port, header.as_bytes());
+    assert!(wait_until(Duration::from_secs(5), || script
+        .media
+        .load(Ordering::SeqCst)
+        == 1));
+    assert_eq!(
+        *script.connect_peers.lock().unwrap(),
+        vec!["203.0.113.9:4242".parse().unwrap()]
+    );
+}
+
+#[test]
+fn a_trusted_proxy_without_a_header_is_closed_and_others_are_direct_clients() {
+    let (script, port) = start_with(
+        OnMedia::Count,
+        false,
+        None,
+        Some(ProxyPolicy::parse("127.0.0.1").unwrap()),
+    );
+    // From the proxy's address, a plain RTMP handshake where a header is required.
+    let mut c0c1 = vec![3u8];
+    c0c1.extend_from_slice(&[0; 1536]);
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    plain.write_all(&c0c1).unwrap();
+    assert!(closed_within(&mut plain, Duration::from_secs(5)));
+    assert!(script.connect_peers.lock().unwrap().is_empty());
+    assert_eq!(script.media.load(Ordering::SeqCst), 0);
+
+    // A port that trusts another address: this client is a direct one, header or not.
+    let (script, port) = start_with(
+        OnMedia::Count,
+        false,
+        None,
+        Some(ProxyPolicy::parse("192.0.2.1").unwrap()),
+    );
+    let _direct = publish_one_message(port);
+    assert!(wait_until(Duration::from_secs(5), || script
+        .media
+        .load(Ordering::SeqCst)
+        == 1));
+    assert_eq!(
+        script.connect_peers.lock().unwrap()[0].ip().to_string(),
+        "127.0.0.1"
+    );
+    let mut spoofing = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    spoofing
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    spoofing
+        .write_all(b"PROXY TCP4 8.8.8.8 127.0.0.1 1 2\r\n")
+        .unwrap();
+    spoofing.write_all(&c0c1).unwrap();
+    assert!(closed_within(&mut spoofing, Duration::from_secs(5)));
+    assert_eq!(script.connect_peers.lock().unwrap().len(), 1);
 }

@@ -105,7 +105,10 @@ impl Transport {
     /// that much room reserved): plain TCP with recv(2) into the spare capacity, so input is
     /// copied once, by the kernel; TLS decrypts into a scratch buffer first (decryption costs
     /// far more than that copy). The protocol crate has no `unsafe`; this is where it lives.
-    pub fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+    ///
+    /// Returns the bytes read and whether the read took all the room it had (then more input
+    /// may be waiting; otherwise the kernel had no more).
+    pub fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<(usize, bool)> {
         match self {
             Transport::Plain(s) => {
                 let spare = buf.spare_capacity_mut();
@@ -116,14 +119,16 @@ impl Transport {
                 // SAFETY: recv(2) initialized the first `n` bytes it was given, and `n` is
                 // within the spare capacity.
                 unsafe { buf.set_len(buf.len() + n) };
-                Ok(n)
+                Ok((n, n == len))
             }
             Transport::Tls(s) => {
                 let mut scratch = [0u8; 16 * 1024];
                 let len = max.min(scratch.len());
                 let n = s.read(&mut scratch[..len])?;
                 buf.extend_from_slice(&scratch[..n]);
-                Ok(n)
+                // A short read may leave records on the socket: the pad threads are woken a
+                // little early then, which is harmless.
+                Ok((n, n == len))
             }
         }
     }

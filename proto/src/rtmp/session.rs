@@ -438,6 +438,29 @@ impl ServerSession {
         );
     }
 
+    /// Asks the client to reconnect (Enhanced RTMP v2 "Reconnect Request"): onStatus on the
+    /// NetConnection (message stream 0, transaction 0, null command object) with code
+    /// `NetConnection.Connect.ReconnectRequest`, and the optional `tcUrl` to reconnect to and a
+    /// `description`. The connection stays open: the client decides when to leave.
+    pub fn request_reconnect(&mut self, tc_url: Option<&str>, description: Option<&str>) {
+        let mut info = status_object(
+            "status",
+            "NetConnection.Connect.ReconnectRequest",
+            description.unwrap_or("The server asks you to reconnect."),
+        );
+        if let (Amf0Value::Object(props), Some(url)) = (&mut info, tc_url) {
+            props.push(("tcUrl".into(), Amf0Value::string(url)));
+        }
+        self.send_command(
+            csid::COMMAND,
+            0,
+            "onStatus",
+            0.0,
+            Amf0Value::Null,
+            vec![info],
+        );
+    }
+
     /// Rejects a pending publish with onStatus level "error" (e.g. NetStream.Publish.BadName).
     pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) {
         if let Some(slot) = self.streams.get_mut(&stream_id) {
