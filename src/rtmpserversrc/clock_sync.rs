@@ -36,8 +36,13 @@ const DEADBAND_NS: f64 = 3e6;
 const SIGNIFICANT_DRIFT_NS: f64 = 3e6;
 
 /// ...and once this share of the pairs it was fitted from agree on its sign: a trend, not
-/// noise around none, nor one odd block (a publisher's first messages are not paced).
+/// noise around none, nor one odd block (a publisher's first messages are not paced)...
 const SIGNIFICANT_AGREEMENT: f64 = 0.8;
+
+/// ...and the older and the newer half of the blocks give slopes of its sign within this ratio
+/// of each other: a clock drifts linearly, while a step or an encoder's burst (its first frames
+/// at once, its lookahead flushed at the end) is all in one half.
+const LINEARITY: f64 = 0.5;
 
 /// Blocks before a skew is called implausible (10 s): early fits are noisy.
 const PLAUSIBILITY_BLOCKS: usize = 20;
@@ -139,9 +144,15 @@ impl SkewCorrector {
         else {
             return;
         };
+        let linear = measured.halves.is_some_and(|(older, newer)| {
+            older.signum() == measured.value.signum()
+                && newer.signum() == measured.value.signum()
+                && older.abs().min(newer.abs()) >= LINEARITY * older.abs().max(newer.abs())
+        });
         let significant = measured.value.abs() * self.estimator.span() as f64
             >= SIGNIFICANT_DRIFT_NS
-            && measured.agreement >= SIGNIFICANT_AGREEMENT;
+            && measured.agreement >= SIGNIFICANT_AGREEMENT
+            && linear;
         let slope = if significant {
             measured.value.clamp(-MAX_SKEW, MAX_SKEW)
         } else {

@@ -14,8 +14,10 @@
 //! - the slope of the envelope is the median of the slopes between pairs of blocks (a robust
 //!   fit: a stall, a burst or a step in the network delay touches a few of the pairs, not the
 //!   median): every pair while there are under 40 s of blocks, then the pairs 20 s apart over
-//!   the last 120 s; with it, how many pairs agree on its sign, so that a trend can be told
-//!   from noise and from a single odd block early on, and
+//!   the last 120 s; with it, how many pairs agree on its sign and the slopes of the older and
+//!   the newer half of the blocks, so that a clock's drift, which is linear, can be told from
+//!   noise, from a step and from a burst (an encoder's first frames sent as soon as it has
+//!   them, its lookahead flushed at the end), and
 //! - its level at a given media time is the median of the last 10 s of blocks, each moved
 //!   there along that slope, so the estimate does not trail a drifting clock.
 
@@ -32,9 +34,7 @@ const SLOPE_BLOCKS: usize = 240;
 /// Before, every pair is used (at most 3,160 pairs).
 const SLOPE_PAIR_DISTANCE: usize = 40;
 
-/// Blocks before a slope is estimated at all: 1.5 s (the first block is partial). With three
-/// pairs, a slope is only followed if they all agree (clock_sync.rs), which noise around no
-/// trend does a third of the time and the size test rules out.
+/// Blocks before a slope is estimated at all: 1 to 1.5 s (the first block is partial).
 const MIN_SLOPE_BLOCKS: usize = 3;
 
 /// Blocks the level is taken from: 10 s. A stall or a burst shorter than half of it does not
@@ -62,6 +62,9 @@ pub(super) struct Slope {
     pub value: f64,
     /// The share of pairs whose slope has the value's sign (0.5 and below: no trend).
     pub agreement: f64,
+    /// The same fit over the older and over the newer half of the blocks, if they have pairs
+    /// far enough apart: a drift is linear, a step or a burst is not.
+    pub halves: Option<(f64, f64)>,
 }
 
 /// The clock relation seen so far; see the module documentation.
@@ -158,44 +161,71 @@ impl SkewEstimator {
     }
 
     /// Median of the slopes between pairs of blocks: every pair while there are under
-    /// 2 x [`SLOPE_PAIR_DISTANCE`] blocks, then those that far apart.
+    /// 2 x [`SLOPE_PAIR_DISTANCE`] blocks, then those that far apart; also over each half.
+    /// The agreement counts every pair with media time between them, also those too close
+    /// for a slope: a single odd block then never makes 80 % of the pairs agree.
     fn fit_slope(&mut self) -> Option<Slope> {
         let n = self.blocks.len();
         if n < MIN_SLOPE_BLOCKS {
             return None;
         }
+        // Pairs (i, j), i < j: all of them, or those the fixed distance apart.
+        let pairs: Vec<(usize, usize)> = if n < 2 * SLOPE_PAIR_DISTANCE {
+            (0..n)
+                .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+                .collect()
+        } else {
+            (0..n - SLOPE_PAIR_DISTANCE)
+                .map(|i| (i, i + SLOPE_PAIR_DISTANCE))
+                .collect()
+        };
+        let value = self.median_slope(pairs.iter().copied())?;
+        let (mut steps, mut agreeing) = (0usize, 0usize);
+        for &(i, j) in &pairs {
+            let (a, b) = (self.blocks[i], self.blocks[j]);
+            if b.media > a.media {
+                steps += 1;
+                let lag = b.lag.saturating_sub(a.lag);
+                if lag != 0 && (lag > 0) == (value > 0.0) {
+                    agreeing += 1;
+                }
+            }
+        }
+        // All pairs: those within the older and within the newer half of the blocks (both
+        // hold the middle one). Pairs a fixed distance apart: those starting in the first and
+        // in the second half of where pairs start.
+        let (older, newer) = if n < 2 * SLOPE_PAIR_DISTANCE {
+            let middle = n / 2;
+            (
+                self.median_slope(pairs.iter().copied().filter(|&(_, j)| j <= middle)),
+                self.median_slope(pairs.iter().copied().filter(|&(i, _)| i >= middle)),
+            )
+        } else {
+            let middle = pairs.len() / 2;
+            (
+                self.median_slope(pairs[..middle].iter().copied()),
+                self.median_slope(pairs[middle..].iter().copied()),
+            )
+        };
+        Some(Slope {
+            value,
+            agreement: agreeing as f64 / steps.max(1) as f64,
+            halves: older.zip(newer),
+        })
+    }
+
+    /// The median slope of the pairs of blocks far enough apart in media time.
+    fn median_slope(&mut self, pairs: impl Iterator<Item = (usize, usize)>) -> Option<f64> {
         self.scratch.clear();
-        let blocks = &self.blocks;
-        let mut pair = |i: usize, j: usize| {
-            let (a, b) = (blocks[i], blocks[j]);
+        for (i, j) in pairs {
+            let (a, b) = (self.blocks[i], self.blocks[j]);
             let media = b.media.saturating_sub(a.media);
             if media >= MIN_PAIR_MEDIA_NS {
                 self.scratch
                     .push(b.lag.saturating_sub(a.lag) as f64 / media as f64);
             }
-        };
-        if n < 2 * SLOPE_PAIR_DISTANCE {
-            for i in 0..n {
-                for j in i + 1..n {
-                    pair(i, j);
-                }
-            }
-        } else {
-            for i in 0..n - SLOPE_PAIR_DISTANCE {
-                pair(i, i + SLOPE_PAIR_DISTANCE);
-            }
         }
-        let pairs = self.scratch.len();
-        let value = median(&mut self.scratch)?;
-        let agreeing = self
-            .scratch
-            .iter()
-            .filter(|s| s.signum() == value.signum() && **s != 0.0)
-            .count();
-        Some(Slope {
-            value,
-            agreement: agreeing as f64 / pairs as f64,
-        })
+        median(&mut self.scratch)
     }
 }
 
@@ -329,13 +359,54 @@ mod tests {
     }
 
     #[test]
-    fn no_trend_and_one_odd_first_block_do_not_agree_on_a_slope() {
-        // A publisher on our clock whose first message (a sequence header sent at connect)
-        // came 25 ms earlier than its media's pace.
+    fn a_drift_is_linear_a_step_or_a_burst_is_not() {
+        let linear = |slope: Slope| {
+            let (older, newer) = slope.halves.expect("both halves fitted");
+            older.signum() == newer.signum()
+                && older.abs().min(newer.abs()) >= 0.5 * older.abs().max(newer.abs())
+        };
+        // 1 % fast with a little jitter, after 2 s: linear.
+        let mut est = SkewEstimator::default();
+        let mut noise = jitter(2 * MS);
+        feed(&mut est, 2, 10_000.0, |_| noise());
+        assert!(linear(est.slope().unwrap()), "{:?}", est.slope());
+        // rtmp2sink's first frames, 29 ms earlier than the later ones: a step.
+        let mut est = SkewEstimator::default();
+        let mut noise = jitter(2 * MS);
+        est.observe(100 * MS, 100 * MS);
+        feed(
+            &mut est,
+            2,
+            0.0,
+            |i| if i < 5 { 0 } else { 29 * MS + noise() },
+        );
+        assert!(!linear(est.slope().unwrap()), "{:?}", est.slope());
+        // x264's lookahead flushed at the end: the last second's frames ever earlier.
+        let mut est = SkewEstimator::default();
+        let mut noise = jitter(2 * MS);
+        feed(&mut est, 3, 0.0, |i| {
+            let flush = (i - 50).max(0) * MS;
+            55 * MS - flush + noise()
+        });
+        assert!(!linear(est.slope().unwrap()), "{:?}", est.slope());
+    }
+
+    #[test]
+    fn a_step_does_not_agree_on_a_slope() {
+        // A step in the lag between the first blocks measured, then blocks whose minima are
+        // close in media time (at the end of one block and the start of the next): too close
+        // for a slope, but their sign counts.
+        let mut est = SkewEstimator::default();
+        for (arrival_ms, lag_ms) in [(100, 0), (990, 29), (1_010, 28), (1_600, 29)] {
+            est.observe(arrival_ms * MS, (arrival_ms - lag_ms) * MS);
+        }
+        assert_eq!(est.blocks(), 3);
+        let slope = est.slope().unwrap();
+        assert!(slope.agreement < 0.8, "{slope:?}");
+        // Nor does noise around no trend.
         let mut est = SkewEstimator::default();
         let mut jitter = jitter(4 * MS);
-        est.observe(0, 0);
-        feed(&mut est, 3, 0.0, |_| 25 * MS + jitter());
+        feed(&mut est, 5, 0.0, |_| jitter());
         let slope = est.slope().unwrap();
         assert!(slope.agreement < 0.8, "{slope:?}");
     }
