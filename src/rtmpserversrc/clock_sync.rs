@@ -44,8 +44,13 @@ const SIGNIFICANT_AGREEMENT: f64 = 0.8;
 /// at once, its lookahead flushed at the end) is all in one half.
 const LINEARITY: f64 = 0.5;
 
+/// A slope followed goes on being followed through this many fits in a row that do not pass
+/// the tests above (1 s), unless its sign turns: a fit over a few seconds fails them now and
+/// then, and stopping would drop the level's projection too.
+const MAX_MISSES: u32 = 4;
+
 /// Blocks before a skew is called implausible (10 s): early fits are noisy.
-const PLAUSIBILITY_BLOCKS: usize = 20;
+const PLAUSIBILITY_BLOCKS: usize = 40;
 
 /// Where the current estimate started: its first media time, the correction there, and (once
 /// enough blocks are in) the lag of the envelope there, which the correction keeps.
@@ -67,6 +72,8 @@ pub(super) struct SkewCorrector {
     origin: Option<Origin>,
     /// The publish has settled: the correction may move.
     correcting: bool,
+    /// The slope being followed, and how many fits in a row since did not pass the tests.
+    following: Option<(f64, u32)>,
     catching_up: bool,
     implausible_reported: bool,
 }
@@ -116,6 +123,7 @@ impl SkewCorrector {
     pub fn restart(&mut self) {
         self.estimator.clear();
         self.origin = None;
+        self.following = None;
         self.catching_up = false;
     }
 
@@ -144,20 +152,27 @@ impl SkewCorrector {
         else {
             return;
         };
-        let linear = measured.halves.is_some_and(|(older, newer)| {
-            older.signum() == measured.value.signum()
-                && newer.signum() == measured.value.signum()
-                && older.abs().min(newer.abs()) >= LINEARITY * older.abs().max(newer.abs())
-        });
+        let linear = measured.long
+            || measured.halves.is_some_and(|(older, newer)| {
+                older.signum() == measured.value.signum()
+                    && newer.signum() == measured.value.signum()
+                    && older.abs().min(newer.abs()) >= LINEARITY * older.abs().max(newer.abs())
+            });
         let significant = measured.value.abs() * self.estimator.span() as f64
             >= SIGNIFICANT_DRIFT_NS
             && measured.agreement >= SIGNIFICANT_AGREEMENT
             && linear;
-        let slope = if significant {
-            measured.value.clamp(-MAX_SKEW, MAX_SKEW)
-        } else {
-            0.0
+        let value = measured.value.clamp(-MAX_SKEW, MAX_SKEW);
+        self.following = match self.following {
+            _ if significant => Some((value, 0)),
+            Some((followed, misses))
+                if misses < MAX_MISSES && followed.signum() == value.signum() =>
+            {
+                Some((value, misses + 1))
+            }
+            _ => None,
         };
+        let slope = self.following.map_or(0.0, |(value, _)| value);
         let Some(origin) = self.origin.as_mut() else {
             return;
         };
@@ -381,7 +396,7 @@ mod tests {
         for ppm in [10_000.0, -10_000.0] {
             let (from_start, _) = follow(ppm, 60, 0);
             assert!(
-                from_start < 25e6,
+                from_start < 12e6,
                 "{ppm} ppm: off by {} ms",
                 from_start / 1e6
             );

@@ -16,9 +16,9 @@ use std::collections::VecDeque;
 /// 0.975 times as fast as media time: it never runs backwards.
 pub(super) const MAX_RATE: f64 = 0.025;
 
-/// Segments kept: rate changes come every half second, so this is over 30 s of media time,
+/// Segments kept: rate changes come every quarter second, so this is over 30 s of media time,
 /// far more than any track lags another.
-const MAX_KNOTS: usize = 64;
+const MAX_KNOTS: usize = 128;
 
 /// From `at` on (until the next knot) the correction is `value + rate * (media - at)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,10 +127,10 @@ mod tests {
     fn old_knots_are_dropped() {
         let mut c = Correction::default();
         for i in 0..(MAX_KNOTS as i64 + 10) {
-            c.set_rate(i * 500 * MS, 0.001);
+            c.set_rate(i * 250 * MS, 0.001);
         }
         assert_eq!(c.knots.len(), MAX_KNOTS);
-        let end = (MAX_KNOTS as i64 + 10) * 500 * MS;
+        let end = (MAX_KNOTS as i64 + 10) * 250 * MS;
         assert!((c.at(end) - 0.001 * end as f64).abs() < 1.0);
     }
 }

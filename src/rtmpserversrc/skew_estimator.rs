@@ -9,13 +9,13 @@
 //! is the publisher's clock as seen from ours; it moves by the clock skew. As in
 //! rtpjitterbuffer's slave mode, minima over windows of arrival time keep the envelope and drop
 //! the jitter; rtpjitterbuffer then smooths one running minimum, which trails a drifting clock
-//! by the window. Here each half second of arrival time keeps its minimum (a *block*) and:
+//! by the window. Here each quarter second of arrival time keeps its minimum (a *block*) and:
 //!
 //! - the slope of the envelope is the median of the slopes between pairs of blocks (a robust
 //!   fit: a stall, a burst or a step in the network delay touches a few of the pairs, not the
-//!   median): every pair while there are under 40 s of blocks, then the pairs 20 s apart over
-//!   the last 120 s; with it, how many pairs agree on its sign and the slopes of the older and
-//!   the newer half of the blocks, so that a clock's drift, which is linear, can be told from
+//!   median): every pair while there are under 20 s of blocks, then the pairs 10 s apart over
+//!   the last 60 s, refitted once a second; with it, how many pairs agree on its sign and,
+//!   while the fit is short, the slopes of the older and the newer half of the blocks, so that a clock's drift, which is linear, can be told from
 //!   noise, from a step and from a burst (an encoder's first frames sent as soon as it has
 //!   them, its lookahead flushed at the end), and
 //! - its level at a given media time is the median of the last 10 s of blocks, each moved
@@ -23,23 +23,28 @@
 
 use std::collections::VecDeque;
 
-/// Arrival time over which one minimum is kept (ns). A publisher sends dozens of messages in
-/// it, so its minimum is one of the few that met no delay.
-pub(super) const BLOCK_NS: i64 = 500_000_000;
+/// Arrival time over which one minimum is kept (ns). A publisher sends a dozen messages or more
+/// in it, so its minimum is one of the few that met no delay; short, so that a correction can
+/// start within a second.
+pub(super) const BLOCK_NS: i64 = 250_000_000;
 
-/// Blocks the slope is fitted over: 120 s. Long enough for tens of ppm to show above jitter.
+/// Blocks the slope is fitted over: 60 s. Long enough for tens of ppm to show above jitter.
 const SLOPE_BLOCKS: usize = 240;
 
-/// Distance between the blocks of each slope pair once there are twice as many blocks: 20 s.
+/// Distance between the blocks of each slope pair once there are twice as many blocks: 10 s.
 /// Before, every pair is used (at most 3,160 pairs).
 const SLOPE_PAIR_DISTANCE: usize = 40;
 
-/// Blocks before a slope is estimated at all: 1 to 1.5 s (the first block is partial).
+/// With pairs that far apart, the slope is refitted every this many blocks (once a second):
+/// consecutive fits share all but a few of their 200 pairs.
+const REFIT_EVERY: usize = 4;
+
+/// Blocks before a slope is estimated at all: 0.75 s.
 const MIN_SLOPE_BLOCKS: usize = 3;
 
 /// Blocks the level is taken from: 10 s. A stall or a burst shorter than half of it does not
 /// move the median.
-const LEVEL_BLOCKS: usize = 20;
+const LEVEL_BLOCKS: usize = 40;
 
 /// A pair of blocks closer than this in media time gives no slope (the publisher stalled
 /// between them, or its timestamps stood still).
@@ -62,9 +67,13 @@ pub(super) struct Slope {
     pub value: f64,
     /// The share of pairs whose slope has the value's sign (0.5 and below: no trend).
     pub agreement: f64,
-    /// The same fit over the older and over the newer half of the blocks, if they have pairs
-    /// far enough apart: a drift is linear, a step or a burst is not.
+    /// The same fit over the older and over the newer half of the blocks, while the fit is
+    /// short (under 20 s of blocks): a drift is linear, a step or a burst is not. `None` for a
+    /// half without pairs far enough apart. Longer fits have a step or a burst in a minority
+    /// of their pairs, so they are not split.
     pub halves: Option<(f64, f64)>,
+    /// The fit is long enough not to need splitting (see `halves`).
+    pub long: bool,
 }
 
 /// The clock relation seen so far; see the module documentation.
@@ -72,12 +81,21 @@ pub(super) struct Slope {
 pub(super) struct SkewEstimator {
     /// Completed blocks, oldest first, at most [`SLOPE_BLOCKS`].
     blocks: VecDeque<Block>,
-    /// The block being filled: its index (arrival / [`BLOCK_NS`]) and minimum so far.
+    /// The arrival time blocks count from: the first arrival of the estimate, so that its
+    /// first block is a whole one (a partial one would hold an encoder's first frames, sent at
+    /// once, and too few paced ones).
+    start: Option<i64>,
+    /// The block being filled: its index ((arrival - start) / [`BLOCK_NS`]) and minimum so far.
     current: Option<(i64, Block)>,
     /// The fitted slope (lag per media time), once there are enough blocks.
     slope: Option<Slope>,
-    /// Scratch for the medians, kept to avoid an allocation per block.
+    /// Blocks completed since the last fit.
+    since_fit: usize,
+    /// Scratch for the medians (all pairs, the older and the newer half's), kept to avoid
+    /// allocations per block.
     scratch: Vec<f64>,
+    older: Vec<f64>,
+    newer: Vec<f64>,
 }
 
 impl SkewEstimator {
@@ -88,7 +106,8 @@ impl SkewEstimator {
             media,
             lag: arrival.saturating_sub(media),
         };
-        let index = arrival.div_euclid(BLOCK_NS);
+        let start = *self.start.get_or_insert(arrival);
+        let index = arrival.saturating_sub(start).div_euclid(BLOCK_NS);
         match &mut self.current {
             // The same block, or the clock stepped back (kept in the current block, which only
             // makes its minimum smaller: never a reason to move time later).
@@ -116,7 +135,12 @@ impl SkewEstimator {
             self.blocks.pop_front();
         }
         self.blocks.push_back(block);
-        self.slope = self.fit_slope();
+        self.since_fit += 1;
+        let long = self.blocks.len() >= 2 * SLOPE_PAIR_DISTANCE;
+        if !long || self.since_fit >= REFIT_EVERY || self.slope.is_none_or(|s| !s.long) {
+            self.since_fit = 0;
+            self.slope = self.fit_slope();
+        }
     }
 
     /// Completed blocks held (each [`BLOCK_NS`] of arrival time with at least one message).
@@ -156,8 +180,10 @@ impl SkewEstimator {
     /// timestamps were resynchronised).
     pub fn clear(&mut self) {
         self.blocks.clear();
+        self.start = None;
         self.current = None;
         self.slope = None;
+        self.since_fit = 0;
     }
 
     /// Median of the slopes between pairs of blocks: every pair while there are under
@@ -169,63 +195,56 @@ impl SkewEstimator {
         if n < MIN_SLOPE_BLOCKS {
             return None;
         }
-        // Pairs (i, j), i < j: all of them, or those the fixed distance apart.
-        let pairs: Vec<(usize, usize)> = if n < 2 * SLOPE_PAIR_DISTANCE {
-            (0..n)
-                .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-                .collect()
-        } else {
-            (0..n - SLOPE_PAIR_DISTANCE)
-                .map(|i| (i, i + SLOPE_PAIR_DISTANCE))
-                .collect()
+        let blocks = self.blocks.make_contiguous();
+        let (all, older, newer) = (&mut self.scratch, &mut self.older, &mut self.newer);
+        all.clear();
+        older.clear();
+        newer.clear();
+        // Pairs with media time between them, and how many have a later / an earlier lag.
+        let (mut pairs, mut later, mut earlier) = (0usize, 0usize, 0usize);
+        let mut visit = |a: Block, b: Block| -> Option<f64> {
+            let media = b.media.saturating_sub(a.media);
+            if media <= 0 {
+                return None;
+            }
+            pairs += 1;
+            let lag = b.lag.saturating_sub(a.lag);
+            later += usize::from(lag > 0);
+            earlier += usize::from(lag < 0);
+            (media >= MIN_PAIR_MEDIA_NS).then(|| lag as f64 / media as f64)
         };
-        let value = self.median_slope(pairs.iter().copied())?;
-        let (mut steps, mut agreeing) = (0usize, 0usize);
-        for &(i, j) in &pairs {
-            let (a, b) = (self.blocks[i], self.blocks[j]);
-            if b.media > a.media {
-                steps += 1;
-                let lag = b.lag.saturating_sub(a.lag);
-                if lag != 0 && (lag > 0) == (value > 0.0) {
-                    agreeing += 1;
+        if n < 2 * SLOPE_PAIR_DISTANCE {
+            // The halves: pairs within the older and within the newer half of the blocks,
+            // which share the middle block (two of four).
+            let half = n / 2;
+            for i in 0..n {
+                for j in i + 1..n {
+                    if let Some(slope) = visit(blocks[i], blocks[j]) {
+                        all.push(slope);
+                        if j <= half {
+                            older.push(slope);
+                        }
+                        if i + half + 1 >= n {
+                            newer.push(slope);
+                        }
+                    }
+                }
+            }
+        } else {
+            for i in 0..n - SLOPE_PAIR_DISTANCE {
+                if let Some(slope) = visit(blocks[i], blocks[i + SLOPE_PAIR_DISTANCE]) {
+                    all.push(slope);
                 }
             }
         }
-        // All pairs: those within the older and within the newer half of the blocks (both
-        // hold the middle one). Pairs a fixed distance apart: those starting in the first and
-        // in the second half of where pairs start.
-        let (older, newer) = if n < 2 * SLOPE_PAIR_DISTANCE {
-            let middle = n / 2;
-            (
-                self.median_slope(pairs.iter().copied().filter(|&(_, j)| j <= middle)),
-                self.median_slope(pairs.iter().copied().filter(|&(i, _)| i >= middle)),
-            )
-        } else {
-            let middle = pairs.len() / 2;
-            (
-                self.median_slope(pairs[..middle].iter().copied()),
-                self.median_slope(pairs[middle..].iter().copied()),
-            )
-        };
+        let value = median(all)?;
+        let agreeing = if value > 0.0 { later } else { earlier };
         Some(Slope {
             value,
-            agreement: agreeing as f64 / steps.max(1) as f64,
-            halves: older.zip(newer),
+            agreement: agreeing as f64 / pairs.max(1) as f64,
+            halves: median(older).zip(median(newer)),
+            long: n >= 2 * SLOPE_PAIR_DISTANCE,
         })
-    }
-
-    /// The median slope of the pairs of blocks far enough apart in media time.
-    fn median_slope(&mut self, pairs: impl Iterator<Item = (usize, usize)>) -> Option<f64> {
-        self.scratch.clear();
-        for (i, j) in pairs {
-            let (a, b) = (self.blocks[i], self.blocks[j]);
-            let media = b.media.saturating_sub(a.media);
-            if media >= MIN_PAIR_MEDIA_NS {
-                self.scratch
-                    .push(b.lag.saturating_sub(a.lag) as f64 / media as f64);
-            }
-        }
-        median(&mut self.scratch)
     }
 }
 
@@ -292,11 +311,15 @@ mod tests {
     fn no_slope_before_enough_blocks() {
         let mut est = SkewEstimator::default();
         feed(&mut est, 1, 10_000.0, |_| 0);
-        est.observe(S + 10 * MS, S);
-        // 1 s of arrivals complete 2 blocks (the third is being filled).
+        // 1 s of arrivals, the first at 0: blocks 0 to 2 complete, the fourth is being filled.
+        assert_eq!(est.blocks(), 3);
+        let mut est = SkewEstimator::default();
+        for ms in (0..700).step_by(40) {
+            est.observe(ms * MS, ms * MS);
+        }
         assert_eq!(est.blocks(), 2);
         assert_eq!(est.slope(), None);
-        est.observe(3 * S / 2, 3 * S / 2);
+        est.observe(750 * MS, 750 * MS);
         assert!(est.slope().is_some());
     }
 
@@ -397,7 +420,7 @@ mod tests {
         // close in media time (at the end of one block and the start of the next): too close
         // for a slope, but their sign counts.
         let mut est = SkewEstimator::default();
-        for (arrival_ms, lag_ms) in [(100, 0), (990, 29), (1_010, 28), (1_600, 29)] {
+        for (arrival_ms, lag_ms) in [(100, 0), (590, 29), (610, 28), (900, 29)] {
             est.observe(arrival_ms * MS, (arrival_ms - lag_ms) * MS);
         }
         assert_eq!(est.blocks(), 3);
