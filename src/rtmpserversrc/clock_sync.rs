@@ -49,11 +49,16 @@ const LINEARITY: f64 = 0.5;
 /// then, and stopping would drop the level's projection too.
 const MAX_MISSES: u32 = 4;
 
+/// Media time after which a publisher's pace is taken as settled (ns): the lag the correction
+/// keeps is fixed then, or as soon as a drift is followed (projected back to the start).
+const SETTLING_NS: i64 = 5_000_000_000;
+
 /// Blocks before a skew is called implausible (10 s): early fits are noisy.
 const PLAUSIBILITY_BLOCKS: usize = 40;
 
 /// Where the current estimate started: its first media time, the correction there, and (once
-/// enough blocks are in) the lag of the envelope there, which the correction keeps.
+/// the pace has settled, see [`SETTLING_NS`]) the lag of the envelope there, which the
+/// correction keeps.
 #[derive(Debug, Clone, Copy)]
 struct Origin {
     media: i64,
@@ -176,13 +181,19 @@ impl SkewCorrector {
         let Some(origin) = self.origin.as_mut() else {
             return;
         };
+        // The reference is taken again at each fit until the publisher's pace has settled or
+        // a drift is followed: an encoder's first seconds (x264 filling its lookahead) move the
+        // lag by a few ms, which is not drift.
         let origin_lag = match origin.lag {
             Some(lag) => lag,
             None => {
                 let Some(lag) = self.estimator.level_at(origin.media, slope) else {
                     return;
                 };
-                *origin.lag.insert(lag)
+                if self.following.is_some() || self.estimator.span() >= SETTLING_NS {
+                    origin.lag = Some(lag);
+                }
+                lag
             }
         };
         let origin_correction = origin.correction;
@@ -426,6 +437,28 @@ mod tests {
             assert_eq!(sync.correct(m.media), m.media, "at {m:?}");
         }
         assert!(sync.skew_ppm().abs() < 5.0, "{} ppm", sync.skew_ppm());
+    }
+
+    #[test]
+    fn an_encoder_settling_into_its_pace_keeps_its_timestamps() {
+        // rtmp2sink on our clock: its first frames go out at once, 29 ms ahead of the later
+        // ones, and x264 filling its lookahead adds a few more ms over the first seconds.
+        let mut random = Random(11);
+        let mut sync = SkewCorrector::new();
+        sync.start_correcting();
+        let mut publisher = Publisher::new(0.0);
+        loop {
+            let m = publisher.next(|sent| {
+                let settling = 29e6 + 5e6 * (1.0 - (-(sent as f64) / 0.8e9).exp());
+                let delay = if sent < 40 * MS { 0.0 } else { settling };
+                (delay + random.next().powi(4) * 2e6) as i64
+            });
+            if m.sent > 10 * S {
+                break;
+            }
+            sync.observe(m.arrival, m.media);
+            assert_eq!(sync.correct(m.media), m.media, "at {m:?}");
+        }
     }
 
     #[test]
