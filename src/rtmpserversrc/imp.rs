@@ -265,6 +265,11 @@ impl ObjectImpl for RtmpServerSrc {
                     .default_value(DEFAULT_LATENCY_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("clock-sync", ClockSync::default())
+                    .nick("Clock synchronisation")
+                    .blurb("How running times follow the publisher's clock. skew: measure from arrival times how the publisher's clock drifts against the pipeline clock and correct running times smoothly (at most 2.5 % faster or slower, the same for every track, never backwards), so the delay from arrival to output stays what it was at the start of the publish, for days; a skew over 2 % is logged as implausible and followed only up to 2 %. none: the publisher's timestamps as they are, so its drift accumulates (buffers late, or ever earlier). Changes apply to new publishes")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("max-connections")
                     .nick("Maximum connections")
                     .blurb("Connections open at once; further ones are closed right after accept (needs as many file descriptors: the soft limit is raised toward the hard one, with a warning when it falls short)")
@@ -457,6 +462,7 @@ impl ObjectImpl for RtmpServerSrc {
             "eos-on-disconnect" => settings.eos_on_disconnect = value.get().unwrap(),
             "timeout" => settings.timeout_ms = value.get().unwrap(),
             "latency" => settings.latency_ms = value.get().unwrap(),
+            "clock-sync" => settings.clock_sync = value.get().unwrap(),
             "max-connections" => settings.max_connections = value.get().unwrap(),
             "max-message-size" => settings.max_message_size = value.get().unwrap(),
             "stale-timeout" => settings.stale_timeout_ms = value.get().unwrap(),
@@ -516,6 +522,7 @@ impl ObjectImpl for RtmpServerSrc {
             "eos-on-disconnect" => settings.eos_on_disconnect.to_value(),
             "timeout" => settings.timeout_ms.to_value(),
             "latency" => settings.latency_ms.to_value(),
+            "clock-sync" => settings.clock_sync.to_value(),
             "max-connections" => settings.max_connections.to_value(),
             "max-message-size" => settings.max_message_size.to_value(),
             "stale-timeout" => settings.stale_timeout_ms.to_value(),

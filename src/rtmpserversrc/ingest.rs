@@ -386,6 +386,7 @@ impl super::imp::RtmpServerSrc {
         self.counters.published();
         let config = PublishConfig {
             eos_on_disconnect: settings.eos_on_disconnect,
+            clock_sync: settings.clock_sync,
             max_tracks: settings.max_tracks as usize,
             output: settings.output_config(),
         };

@@ -47,6 +47,8 @@ use gst::prelude::*;
  */
 mod auth_service;
 mod caps;
+mod clock_sync;
+mod correction;
 mod failover;
 mod failover_gate;
 mod imp;
@@ -59,6 +61,7 @@ mod publish_stats;
 mod publisher;
 mod settings;
 mod settle;
+mod skew_estimator;
 mod stats;
 mod tags;
 mod timeline;
@@ -70,6 +73,8 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    #[cfg(feature = "doc")]
+    settings::ClockSync::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "rtmpserversrc",

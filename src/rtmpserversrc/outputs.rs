@@ -298,6 +298,11 @@ impl Outputs {
         self.queues.delivering()
     }
 
+    /// How many times a publisher has waited for queue space (back-pressure) so far.
+    pub fn sender_waits(&self) -> u64 {
+        self.queues.sender_waits()
+    }
+
     /// Bytes queued for the pad threads (payload plus bookkeeping), for `stats`.
     pub fn queued_bytes(&self) -> u64 {
         self.queues.queued_bytes() as u64

@@ -19,7 +19,7 @@
 //! with its own (no allocation per buffer once warm) and pushes without any lock of ours.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -140,6 +140,9 @@ pub(super) struct PadQueues {
     shared: Mutex<Shared>,
     /// A lane got space or a pad thread started starving, or the sender must give up.
     space: Condvar,
+    /// Times a sender waited for space: while it waits its socket is left unread, so what it
+    /// reads next arrived earlier than it is read (clock-sync discounts those arrivals).
+    sender_waits: AtomicU64,
 }
 
 impl Default for PadQueues {
@@ -155,6 +158,7 @@ impl Default for PadQueues {
                 senders_waiting: 0,
             }),
             space: Condvar::new(),
+            sender_waits: AtomicU64::new(0),
         }
     }
 }
@@ -291,6 +295,7 @@ impl PadQueues {
             );
             // The pad threads that would make room must be awake first.
             Self::wake(&mut shared);
+            self.sender_waits.fetch_add(1, Ordering::Relaxed);
             shared.senders_waiting += 1;
             shared = self
                 .space
@@ -385,6 +390,11 @@ impl PadQueues {
             .any(|l| l.in_flight || !l.entries.is_empty())
     }
 
+    /// How many times a sender has waited for space so far.
+    pub fn sender_waits(&self) -> u64 {
+        self.sender_waits.load(Ordering::Relaxed)
+    }
+
     /// Bytes queued in all lanes (payload plus [`ENTRY_OVERHEAD`] each).
     pub fn queued_bytes(&self) -> usize {
         self.lock().lanes.values().map(|l| l.bytes).sum()
@@ -444,12 +454,14 @@ mod tests {
         for ms in (0..=1000).step_by(100) {
             assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
         }
+        assert_eq!(q.sender_waits(), 0, "nothing waited yet");
         assert!(!send_returns(
             &q,
             V,
             buffer(1100, 10),
             Duration::from_millis(300)
         ));
+        assert!(q.sender_waits() > 0, "the wait is counted");
         let mut batch = VecDeque::new();
         assert_eq!(q.next_batch(V, &q.lane_signal(V), &mut batch), Batch::Ready);
         assert_eq!(batch.len(), 11, "everything queued is taken at once");

@@ -56,6 +56,9 @@ pub(super) struct PublishStats {
     window_bytes: u64,
     current_bps: u64,
     last_snapshot: Option<Instant>,
+    /// With clock-sync=skew: the publisher's measured clock skew (ppm) and the correction in
+    /// force (ms).
+    clock: Option<(f64, f64)>,
 }
 
 impl PublishStats {
@@ -69,6 +72,7 @@ impl PublishStats {
             window_bytes: 0,
             current_bps: 0,
             last_snapshot: None,
+            clock: None,
         }
     }
 
@@ -109,6 +113,12 @@ impl PublishStats {
 
     pub fn on_timestamp_jump(&mut self) {
         self.timestamp_jumps += 1;
+    }
+
+    /// The clock skew measured (ppm, positive: the publisher's clock runs fast) and the
+    /// correction applied to its running times (ms, positive: later), for the next snapshot.
+    pub fn set_clock(&mut self, skew_ppm: f64, correction_ms: f64) {
+        self.clock = Some((skew_ppm, correction_ms));
     }
 
     /// When the next snapshot may be taken.
@@ -186,6 +196,8 @@ impl PublishStats {
             .field("bitrate", self.current_bps)
             .field("average-bitrate", average_bps)
             .field("timestamp-jumps", self.timestamp_jumps)
+            .field_if_some("clock-skew-ppm", self.clock.map(|(ppm, _)| ppm))
+            .field_if_some("clock-correction-ms", self.clock.map(|(_, ms)| ms))
             .field("tracks", gst::Array::new(tracks))
             .build()
     }
@@ -240,5 +252,10 @@ mod tests {
         assert!((track.get::<f64>("frames-per-second").unwrap() - 30.0).abs() < 0.1);
         assert!((track.get::<f64>("keyframe-interval").unwrap() - 1.0).abs() < 0.01);
         assert_eq!(track.get::<u64>("discontinuities").unwrap(), 1);
+        assert!(!st.has_field("clock-skew-ppm"), "only with clock-sync=skew");
+        s.set_clock(-49.5, 12.25);
+        let st = s.to_structure(&info, "127.0.0.1:5000".parse().unwrap(), |_| None, t0);
+        assert_eq!(st.get::<f64>("clock-skew-ppm").unwrap(), -49.5);
+        assert_eq!(st.get::<f64>("clock-correction-ms").unwrap(), 12.25);
     }
 }

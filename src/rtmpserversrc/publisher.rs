@@ -16,11 +16,13 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::caps;
+use super::clock_sync::SkewCorrector;
 use super::failover::Role;
 use super::failover_gate::FailoverGate;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_report::{self, Media, PublishReport, TrackDescription};
 use super::publish_stats::{PublishInfo, PublishStats};
+use super::settings::ClockSync;
 use super::settle::{should_settle, SettleFacts, SETTLE_WAIT};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
@@ -136,6 +138,7 @@ impl PublishSlot {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PublishConfig {
     pub eos_on_disconnect: bool,
+    pub clock_sync: ClockSync,
     /// Tracks (pads) this publisher may create.
     pub max_tracks: usize,
     pub output: OutputConfig,
@@ -148,6 +151,16 @@ pub(super) struct SessionPublisher {
     /// With `failover`: this publisher's role, and the gate its media goes through.
     failover: Option<(Role, Arc<FailoverGate>)>,
     timeline: Option<Timeline>,
+    /// With clock-sync=skew: the session's clock skew and its correction (clock_sync.rs).
+    skew: Option<SkewCorrector>,
+    /// Back-pressure made this thread wait since its socket was last drained: messages read
+    /// until it is drained again arrived before they were read, so their arrival times are not
+    /// the publisher's clock.
+    backlog: bool,
+    /// [`Outputs::sender_waits`] when `backlog` was last brought up to date.
+    ///
+    /// [`Outputs::sender_waits`]: super::outputs::Outputs::sender_waits
+    sender_waits: u64,
     tracks: Tracks,
     /// From onMetaData: whether the publisher announced video / audio.
     expect_video: Option<bool>,
@@ -175,6 +188,7 @@ impl SessionPublisher {
         failover: Option<(Role, Arc<FailoverGate>)>,
     ) -> Self {
         let report = PublishReport::new(slot.info.connect.clone());
+        let sender_waits = element.imp().outputs.sender_waits();
         SessionPublisher {
             report,
             element,
@@ -182,6 +196,9 @@ impl SessionPublisher {
             config,
             failover,
             timeline: None,
+            skew: (config.clock_sync == ClockSync::Skew).then(SkewCorrector::new),
+            backlog: false,
+            sender_waits,
             tracks: Tracks::new(config.max_tracks),
             expect_video: None,
             expect_audio: None,
@@ -198,8 +215,11 @@ impl SessionPublisher {
     }
 
     /// Running time of an RTMP timestamp. The first one maps to "now", or just after what a
-    /// previous session pushed, so time only moves forward across reconnects.
-    fn running_time(&mut self, timestamp: u32) -> gst::ClockTime {
+    /// previous session pushed, so time only moves forward across reconnects. With
+    /// clock-sync=skew the publisher's clock drift is then corrected (clock_sync.rs), measured
+    /// on messages that carry coded frames (`paced`): sequence headers and metadata go out when
+    /// the publisher connects or reconfigures, not at its media's pace.
+    fn running_time(&mut self, timestamp: u32, paced: bool) -> gst::ClockTime {
         let timeline = self.timeline.get_or_insert_with(|| {
             let now = self
                 .element
@@ -228,8 +248,48 @@ impl SessionPublisher {
             for track in self.tracks.values_mut() {
                 track.discont = true;
             }
+            if let Some(skew) = self.skew.as_mut() {
+                skew.restart();
+            }
         }
-        mapped.running_time
+        if self.skew.is_none() {
+            return mapped.running_time;
+        }
+        let media = mapped.running_time.nseconds() as i64;
+        let arrival = if paced { self.arrival_time() } else { None };
+        let Some(skew) = self.skew.as_mut() else {
+            return mapped.running_time;
+        };
+        if let Some(arrival) = arrival {
+            if let Some(ppm) = skew.observe(arrival, media) {
+                gst::warning!(
+                    CAT,
+                    obj = self.element,
+                    "the clock of {} runs {ppm:.0} ppm off the pipeline clock: more than \
+                     {:.0} %, a broken encoder or media sent faster than real time; only that \
+                     much is corrected",
+                    self.slot.peer,
+                    super::clock_sync::MAX_SKEW * 100.0
+                );
+            }
+        }
+        gst::ClockTime::from_nseconds(skew.correct(media).max(0) as u64)
+    }
+
+    /// The running time (ns) at which the message being handled arrived, if it tells the
+    /// publisher's clock: the pipeline is PLAYING (its running time advances) and no
+    /// back-pressure held the socket unread since it was last drained.
+    fn arrival_time(&mut self) -> Option<i64> {
+        let waits = self.element.imp().outputs.sender_waits();
+        if waits != self.sender_waits {
+            self.sender_waits = waits;
+            self.backlog = true;
+        }
+        if self.backlog || self.element.current_state() != gst::State::Playing {
+            return None;
+        }
+        let now = self.element.current_running_time()?;
+        Some(now.nseconds() as i64)
     }
 
     fn on_video(&mut self, timestamp: u32, payload: &Bytes) {
@@ -246,7 +306,10 @@ impl SessionPublisher {
                 return;
             }
         };
-        let dts = self.running_time(timestamp);
+        let paced = packets
+            .iter()
+            .any(|p| matches!(p, VideoPacket::Frame { data, .. } if !data.is_empty()));
+        let dts = self.running_time(timestamp, paced);
         for packet in packets {
             match packet {
                 VideoPacket::SequenceStart {
@@ -330,7 +393,10 @@ impl SessionPublisher {
                 return;
             }
         };
-        let ts = self.running_time(timestamp);
+        let paced = packets
+            .iter()
+            .any(|p| matches!(p, AudioPacket::Frame { data, .. } if !data.is_empty()));
+        let ts = self.running_time(timestamp, paced);
         for packet in packets {
             match packet {
                 AudioPacket::SequenceStart {
@@ -653,6 +719,9 @@ impl SessionPublisher {
             return;
         }
         self.snapshot_stale = false;
+        if let Some(skew) = &self.skew {
+            self.stats.set_clock(skew.skew_ppm(), skew.correction_ms());
+        }
         let codec_of = |key| {
             self.tracks
                 .get(&key)
@@ -701,6 +770,9 @@ impl SessionPublisher {
             return;
         }
         self.settled = true;
+        if let Some(skew) = self.skew.as_mut() {
+            skew.start_correcting();
+        }
         let keys: Vec<TrackKey> = self
             .tracks
             .iter()
@@ -755,7 +827,11 @@ impl Publisher for SessionPublisher {
     }
 
     fn input_done(&mut self) {
-        self.element.imp().outputs.wake_pad_threads();
+        let outputs = &self.element.imp().outputs;
+        outputs.wake_pad_threads();
+        // The socket is drained: what comes next is read as it arrives.
+        self.sender_waits = outputs.sender_waits();
+        self.backlog = false;
     }
 
     fn observe_session(&mut self, observations: &SessionObservations) {

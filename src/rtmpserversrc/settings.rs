@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use gst::glib;
+
 pub(super) const DEFAULT_ADDRESS: &str = "0.0.0.0";
 pub(super) const DEFAULT_PORT: u32 = 1935;
 pub(super) const DEFAULT_APPLICATION: &str = "app";
@@ -21,6 +23,26 @@ pub(super) const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 100;
 pub(super) const DEFAULT_AUTH_TIMEOUT_MS: u32 = 3000;
 pub(super) const DEFAULT_FAILOVER_TIMEOUT_MS: u32 = 1000;
 
+/// How a publish's running times follow the publisher's clock (`clock-sync`).
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtmpServerSrcClockSync")]
+pub enum ClockSync {
+    /// Estimate the publisher's clock skew from arrival times and correct it smoothly.
+    #[default]
+    #[enum_value(
+        name = "Skew: follow the publisher's clock drift so output stays latency behind arrival",
+        nick = "skew"
+    )]
+    Skew = 0,
+    /// The publisher's timestamps as they are: its drift accumulates.
+    #[enum_value(
+        name = "None: the publisher's timestamps as they are (its clock drift accumulates)",
+        nick = "none"
+    )]
+    None = 1,
+}
+
 #[derive(Clone)]
 pub(super) struct Settings {
     pub address: String,
@@ -34,6 +56,7 @@ pub(super) struct Settings {
     pub eos_on_disconnect: bool,
     pub timeout_ms: u32,
     pub latency_ms: u32,
+    pub clock_sync: ClockSync,
     pub max_connections: u32,
     pub max_message_size: u32,
     pub stale_timeout_ms: u32,
@@ -70,6 +93,7 @@ impl Default for Settings {
             eos_on_disconnect: false,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             latency_ms: DEFAULT_LATENCY_MS,
+            clock_sync: ClockSync::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             stale_timeout_ms: DEFAULT_STALE_TIMEOUT_MS,
