@@ -39,18 +39,20 @@ const KEY: &str = "timing";
 const SECONDS: u32 = 60;
 const LATENCY_MS: u64 = 200;
 
-/// 60 s of 640x360 30 fps H.264 (no B-frames, so PTS order is DTS order) and 48 kHz AAC.
+/// 60 s of 640x360 30 fps H.264 (no B-frames, so PTS order is DTS order) and 48 kHz AAC, both
+/// starting at 0.
 ///
-/// ffmpeg's `-re` sends its first messages (sequence headers, the first frames) at once and
-/// then runs ahead of its timestamps by an amount that depends on the file's interleaving:
-/// about 28 ms for this clip, 60 to 76 ms for others (B-frames). The session's timeline starts
-/// at its first message, so in both modes the delay from the element to the sinks is `latency`
-/// plus that lead (clock-sync keeps the delay what it was at the start, see docs/DESIGN.md).
-/// This clip leaves most of the 50 ms budget to the clock handling.
+/// The session's timeline starts at its first message. ffmpeg writes it (the FLV headers,
+/// timestamp 0) once it has read the first packet of every stream, which `-re` reads at its
+/// timestamp: with AAC's priming, ffmpeg shifts a clip's video to start at 21 ms, and B-frames
+/// add more, so every later message arrives that much earlier than the first one implies and
+/// the delay to the sinks is `latency` plus that lead, in both modes (clock-sync keeps the
+/// delay the session started with, see docs/DESIGN.md). The streams are shifted to start
+/// together (`setts=ts=TS-STARTPTS`), so the 50 ms budget measures the clock handling.
 fn clip() -> PathBuf {
     let t = SECONDS.to_string();
     media(
-        &format!("timing_{SECONDS}s.flv"),
+        &format!("timing_aligned_{SECONDS}s.flv"),
         &[
             "-f",
             "lavfi",
@@ -78,6 +80,10 @@ fn clip() -> PathBuf {
             "aac",
             "-b:a",
             "64k",
+            "-bsf:v",
+            "setts=ts=TS-STARTPTS",
+            "-bsf:a",
+            "setts=ts=TS-STARTPTS",
         ],
     )
 }
