@@ -305,8 +305,15 @@ fn a_killed_primary_is_replaced_by_the_backup_and_returns_at_its_keyframe() {
         "{:?}",
         rec.stats()
     );
-    let stats = rec.stats();
-    assert!(stats.get::<bool>("backup-publishing").unwrap());
+    // The backup's ffmpeg may connect a moment after the primary's.
+    assert!(
+        wait_until(Duration::from_secs(5), || rec
+            .stats()
+            .get::<bool>("backup-publishing")
+            .unwrap_or(false)),
+        "{:?}",
+        rec.stats()
+    );
     sleep_until(start + Duration::from_secs(10));
     primary.kill().unwrap();
     let _ = primary.wait();
