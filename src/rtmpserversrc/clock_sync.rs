@@ -7,10 +7,11 @@
 //!
 //! The correction's rate is the estimated slope of the lag plus a bounded catch-up term that
 //! works off the remaining offset: small continuous adjustments, never a jump. Estimates too
-//! small to be told from jitter are not followed (a publisher on the same clock keeps its
-//! timestamps exactly), nor is anything before the publish first settles. A skew above
-//! [`MAX_SKEW`] is implausible for a clock (a broken encoder, or media sent faster than real
-//! time): it is reported once and only [`MAX_SKEW`] of it is corrected.
+//! small to be told from jitter, or from an encoder settling into its pace, are not followed
+//! (a publisher on the same clock keeps its timestamps exactly), nor is anything before the
+//! publish first settles. A skew above [`MAX_SKEW`] is implausible for a clock (a broken
+//! encoder, or media sent faster than real time): once it has lasted 10 s it is reported and
+//! only [`MAX_SKEW`] of it is followed; before, it is left alone.
 
 use super::correction::{Correction, MAX_RATE};
 use super::skew_estimator::SkewEstimator;
