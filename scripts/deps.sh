@@ -18,6 +18,13 @@ PACKAGES=(
   meson
   ninja-build
   chromium
+  haproxy
+  # tests/obs.rs: OBS Studio 29 headless (Xvfb, Mesa's software OpenGL); its rtmpsink test
+  # uses gstreamer1.0-plugins-bad's rtmpsink (librtmp), listed above.
+  obs-studio
+  xvfb
+  xauth
+  libgl1-mesa-dri
 )
 
 missing=()

@@ -76,13 +76,22 @@ pub(super) fn video_caps(
             .field("height", clamp(height));
     }
     if let Some(info) = info.as_ref() {
-        if let Some(profile) = info.profile.as_deref() {
+        let named = config.and_then(|c| gstreamer_names(codec, c));
+        let (profile, level, tier) = match &named {
+            Some(n) => (n.profile.as_deref(), n.level.as_deref(), n.tier.as_deref()),
+            None => (
+                info.profile.as_deref(),
+                info.level.as_deref(),
+                info.tier.as_deref(),
+            ),
+        };
+        if let Some(profile) = profile {
             builder = builder.field("profile", profile);
         }
-        if let Some(level) = info.level.as_deref() {
+        if let Some(level) = level {
             builder = builder.field("level", level);
         }
-        if let Some(tier) = info.tier.as_deref() {
+        if let Some(tier) = tier {
             builder = builder.field("tier", tier);
         }
         if let Some(chroma) = info.chroma_format.as_deref() {
@@ -118,6 +127,40 @@ pub(super) fn video_caps(
         builder = builder.field("framerate", framerate);
     }
     builder.build()
+}
+
+/// Profile, level and tier as GStreamer's own parsers name them.
+struct GstreamerNames {
+    profile: Option<String>,
+    level: Option<String>,
+    tier: Option<String>,
+}
+
+/// H.264 and H.265 profile/level/tier by gstreamer-pbutils' codec_utils, from the decoder
+/// configuration record (avcC bytes 1-3: profile_idc, constraint flags, level_idc; hvcC bytes
+/// 1-12: profile_tier_level). Other codecs: `None` (pbutils in GStreamer 1.22 has no AV1, VP9
+/// or VVC naming; the protocol crate's names are used).
+fn gstreamer_names(codec: VideoCodec, config: &Bytes) -> Option<GstreamerNames> {
+    let name = |r: Result<glib::GString, glib::BoolError>| r.ok().map(|s| s.to_string());
+    match codec {
+        VideoCodec::H264 => {
+            let idc = config.get(1..4)?;
+            Some(GstreamerNames {
+                profile: name(gst_pbutils::codec_utils_h264_get_profile(idc)),
+                level: name(gst_pbutils::codec_utils_h264_get_level(idc)),
+                tier: None,
+            })
+        }
+        VideoCodec::H265 => {
+            let ptl = config.get(1..13)?;
+            Some(GstreamerNames {
+                profile: name(gst_pbutils::codec_utils_h265_get_profile(ptl)),
+                level: name(gst_pbutils::codec_utils_h265_get_level(ptl)),
+                tier: name(gst_pbutils::codec_utils_h265_get_tier(ptl)),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// ISO/IEC 23091-2 code points → GStreamer's colorimetry string ("bt709", or
@@ -433,6 +476,7 @@ mod tests {
 
     #[test]
     fn colorimetry_names_and_numbers() {
+        gst::init().unwrap();
         let c = |stream, meta: Option<&ColorMetadata>, chroma| colorimetry(stream, meta, chroma);
         let s420 = Some("4:2:0");
         assert_eq!(
@@ -500,6 +544,40 @@ mod tests {
             c(None, Some(&zero), Some("4:4:4")).as_deref(),
             Some("0:1:0:0")
         );
+    }
+
+    /// Caps name H.264 profiles and levels as GStreamer's parsers do (pbutils' codec_utils),
+    /// also where the protocol crate's own names differ: level 1b as any profile's level_idc 11
+    /// with constraint_set3, and scalable-constrained-baseline.
+    #[test]
+    fn h264_profile_and_level_names_are_gstreamers() {
+        gst::init().unwrap();
+        let profiles = [66u8, 77, 88, 100, 110, 122, 244, 44, 83, 86, 118, 128];
+        let levels = [
+            9u8, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52, 60, 61, 62,
+        ];
+        for profile in profiles {
+            for flags in [0u8, 0x10, 0x40, 0x50, 0x0c] {
+                for level in levels {
+                    // An avcC without parameter sets: profile and level from its header.
+                    let avcc = Bytes::copy_from_slice(&[1, profile, flags, level, 0xff, 0xe0, 0]);
+                    let caps = video_caps(VideoCodec::H264, Some(&avcc), &VideoHints::default());
+                    let s = caps.structure(0).unwrap();
+                    let ours = (
+                        s.get::<String>("profile").ok(),
+                        s.get::<String>("level").ok(),
+                    );
+                    let gst_profile = gst_pbutils::codec_utils_h264_get_profile(&avcc[1..4])
+                        .ok()
+                        .map(|p| p.to_string());
+                    let gst_level = gst_pbutils::codec_utils_h264_get_level(&avcc[1..4])
+                        .ok()
+                        .map(|l| l.to_string());
+                    let what = format!("profile_idc {profile} flags {flags:#x} level_idc {level}");
+                    assert_eq!(ours, (gst_profile, gst_level), "{what}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -59,6 +59,11 @@ const MAX_MISSES: u32 = 4;
 /// keeps is fixed then, or as soon as a drift is followed (projected back to the start).
 const SETTLING_NS: i64 = 5_000_000_000;
 
+/// Media time an estimate must span before any slope is followed (ns): in a publish's first
+/// second or two a burst (the first frames sent at once, then video joining audio that came
+/// alone) fits a steep "slope" over a handful of blocks; a 1 % clock has drifted 15 ms by then.
+const MIN_FOLLOW_SPAN_NS: i64 = 1_500_000_000;
+
 /// Blocks before a skew is called implausible (10 s): early fits are noisy. An implausible skew
 /// is only followed (capped) from then on: a file pushed faster than real time for a few
 /// seconds is not a clock, and its timestamps are left as they are.
@@ -186,7 +191,8 @@ impl SkewCorrector {
             self.correction.set_rate(newest, 0.0);
             return;
         }
-        let significant = measured.value.abs() * span as f64 >= needed
+        let significant = span >= MIN_FOLLOW_SPAN_NS
+            && measured.value.abs() * span as f64 >= needed
             && measured.agreement >= SIGNIFICANT_AGREEMENT
             && linear;
         let value = measured.value.clamp(-MAX_SKEW, MAX_SKEW);
@@ -427,9 +433,11 @@ mod tests {
     #[test]
     fn one_percent_either_way_is_followed_from_the_start() {
         for ppm in [10_000.0, -10_000.0] {
+            // Nothing is followed before 1.5 s of media (MIN_FOLLOW_SPAN_NS: an early burst is
+            // not a clock), when a 1 % clock is 15 ms off already; then it is caught up.
             let (from_start, _) = follow(ppm, 60, 0);
             assert!(
-                from_start < 18e6,
+                from_start < 20e6,
                 "{ppm} ppm: off by {} ms",
                 from_start / 1e6
             );

@@ -66,6 +66,8 @@ pub(super) struct Item<T> {
     pub kind: Kind,
     /// Decoding time on the running-time axis, ns (buffers only).
     pub time: u64,
+    /// Presentation time, ns (buffers only; B-frames present after they decode).
+    pub pts: u64,
     pub bytes: usize,
     pub payload: T,
 }
@@ -134,8 +136,10 @@ pub(super) struct Arbiter<T> {
     max_held_bytes: usize,
     active: Option<Role>,
     sources: [Source<T>; 2],
-    /// Last output times (after shifting), for "time never runs back".
+    /// Last output times (after shifting), for "time never runs back": video decoding time,
+    /// the latest video presentation time, and per audio track.
     last_video_out: Option<u64>,
+    last_video_pts: Option<u64>,
     last_audio_out: HashMap<u32, u64>,
     /// Spacing of the last two video outputs: one frame.
     frame_ns: u64,
@@ -159,6 +163,7 @@ impl<T: Clone> Arbiter<T> {
             active: None,
             sources: [Source::new(), Source::new()],
             last_video_out: None,
+            last_video_pts: None,
             last_audio_out: HashMap::new(),
             frame_ns: DEFAULT_FRAME_NS,
             discont: Vec::new(),
@@ -208,13 +213,12 @@ impl<T: Clone> Arbiter<T> {
             }
         }
         if self.active.is_none() {
-            // The first publisher with media shows.
-            if is_buffer {
+            // The primary shows first; the backup only if no primary is there, or it has sent
+            // nothing for the timeout since it connected.
+            let takes_the_pads = is_buffer && (role == Role::Primary || !self.primary_healthy(now));
+            if takes_the_pads {
+                self.hold(role, item);
                 self.switch_to(role, "first publisher", &mut out);
-            } else {
-                self.sources[role.index()]
-                    .config
-                    .insert(item.track, item.clone());
                 return out;
             }
         } else if self.active != Some(role) {
@@ -222,19 +226,21 @@ impl<T: Clone> Arbiter<T> {
         }
         let keyframe = matches!(item.kind, Kind::Video { keyframe: true });
         if self.active != Some(role) && keyframe {
-            if let Some((target, reason)) = self.switch_at_keyframe {
-                if target == role {
-                    self.switch_at_keyframe = None;
-                    self.sources[role.index()].clear_held();
-                    self.switch_to(role, reason, &mut out);
-                }
-            } else if role == Role::Primary
-                && self.failback
-                && self.primary_healthy(now)
-                && self.is_current(item.time)
-            {
-                self.sources[role.index()].clear_held();
-                self.switch_to(role, "primary back", &mut out);
+            let due = match self.switch_at_keyframe {
+                Some((target, reason)) if target == role => Some(reason),
+                Some(_) => None,
+                None => (role == Role::Primary
+                    && self.failback
+                    && self.primary_healthy(now)
+                    && self.is_current(item.time))
+                .then_some("primary back"),
+            };
+            if let Some(reason) = due {
+                self.switch_at_keyframe = None;
+                // The keyframe starts the held GOP, which the switch replays (and times).
+                self.hold(role, item);
+                self.switch_to(role, reason, &mut out);
+                return out;
             }
         }
         if self.active == Some(role) {
@@ -319,16 +325,18 @@ impl<T: Clone> Arbiter<T> {
         let held = std::mem::take(&mut self.sources[to.index()].held);
         self.sources[to.index()].held_bytes = 0;
         // The shift: the first video buffer comes one frame after the last video output, if
-        // its own time is earlier than that; never a shift back.
-        let first_video = held
-            .iter()
-            .find(|i| matches!(i.kind, Kind::Video { .. }))
-            .map(|i| i.time);
+        // its own time is earlier than that, and presents after every frame shown; never a
+        // shift back.
+        let first = held.iter().find(|i| matches!(i.kind, Kind::Video { .. }));
+        let first_video = first.map(|i| i.time);
         let last = self.last_video_out;
-        let shift = match (first_video, last) {
+        let mut shift = match (first_video, last) {
             (Some(first), Some(last)) => (last + self.frame_ns).saturating_sub(first),
             _ => 0,
         };
+        if let (Some(first), Some(shown)) = (first, self.last_video_pts) {
+            shift = shift.max((shown + self.frame_ns).saturating_sub(first.pts));
+        }
         let source = &mut self.sources[to.index()];
         source.shift_ns = shift;
         let gap = match (first_video, last) {
@@ -377,6 +385,8 @@ impl<T: Clone> Arbiter<T> {
                     }
                 }
                 self.last_video_out = Some(self.last_video_out.map_or(time, |l| l.max(time)));
+                let pts = item.pts + shift;
+                self.last_video_pts = Some(self.last_video_pts.map_or(pts, |l| l.max(pts)));
             }
             Kind::Audio => {
                 let last = self.last_audio_out.get(&item.track).copied();
@@ -444,6 +454,7 @@ mod tests {
             track: 0,
             kind: Kind::Video { keyframe },
             time: time_ms * MS,
+            pts: time_ms * MS,
             bytes: 1000,
             payload: "v",
         }
@@ -454,6 +465,7 @@ mod tests {
             track: 1,
             kind: Kind::Audio,
             time: time_ms * MS,
+            pts: time_ms * MS,
             bytes: 100,
             payload: "a",
         }
@@ -464,6 +476,7 @@ mod tests {
             track,
             kind: Kind::Config,
             time: 0,
+            pts: 0,
             bytes: 0,
             payload,
         }
@@ -529,9 +542,13 @@ mod tests {
     #[test]
     fn the_backup_is_held_while_the_primary_shows() {
         let mut f = Feed::new();
+        // The backup's first frame comes before the primary's: the primary still shows.
+        f.frame(Role::Backup, 0, 0);
         for n in 0..90 {
-            f.frame(Role::Primary, n, n * 1000 / 30);
-            f.frame(Role::Backup, n, n * 1000 / 30 + 5);
+            f.frame(Role::Primary, n, n * 1000 / 30 + 1);
+            if n > 0 {
+                f.frame(Role::Backup, n, n * 1000 / 30 + 5);
+            }
         }
         assert_eq!(f.arbiter.active(), Some(Role::Primary));
         // One switch (to the first publisher) and 90 primary frames: nothing of the backup.
@@ -652,8 +669,11 @@ mod tests {
             .rposition(|(w, _, _)| w.starts_with("switch"))
             .unwrap();
         assert_eq!(f.out[last_switch].0, "switch-primary");
-        // It came back at frame 120 (its first keyframe after reconnecting).
-        assert_eq!(f.out[last_switch + 1].1, 4000);
+        // It came back at frame 120 (its first keyframe after reconnecting), one frame after
+        // the backup's last (whose output runs 666 ms behind its own clock since the first
+        // switch replayed its GOP; the primary inherits that shift instead of going back).
+        assert_eq!(f.out[last_switch - 1].1, 4666);
+        assert_eq!(f.out[last_switch + 1].1, 4700);
     }
 
     #[test]

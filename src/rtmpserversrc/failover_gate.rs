@@ -85,6 +85,7 @@ impl FailoverGate {
             track: track_id(key),
             kind: Kind::Config,
             time: 0,
+            pts: 0,
             bytes: 0,
             payload: Entry {
                 key,
@@ -114,6 +115,7 @@ impl FailoverGate {
             track: track_id(key),
             kind,
             time: buffer.dts_or_pts().map_or(0, |t| t.nseconds()),
+            pts: buffer.pts().map_or(0, |t| t.nseconds()),
             bytes: buffer.size(),
             payload: Entry {
                 key,

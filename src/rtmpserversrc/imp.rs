@@ -413,6 +413,23 @@ impl ObjectImpl for RtmpServerSrc {
                         None
                     })
                     .build(),
+                /**
+                 * GstRtmpServerSrc::get-publish-report:
+                 *
+                 * The live publisher's report (`publish-report`: what it really sends, its
+                 * anomalies and the deviations tolerated, and a verdict), as of the latest
+                 * statistics snapshot (at most half a second old), or %NULL when nobody is
+                 * publishing. The same structure is `stats`' publisher/report, and is posted as
+                 * `rtmpserversrc-publish-report` when the publish ends.
+                 */
+                glib::subclass::Signal::builder("get-publish-report")
+                    .return_type::<Option<gst::Structure>>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::RtmpServerSrc>().expect("signal arg");
+                        Some(element.imp().live_report().to_value())
+                    })
+                    .build(),
             ]
         });
         SIGNALS.as_ref()
@@ -1032,6 +1049,13 @@ impl RtmpServerSrc {
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
+    /// The live publisher's report (with failover, the primary's), from its latest snapshot.
+    fn live_report(&self) -> Option<gst::Structure> {
+        let live = self.publish.lock().unwrap().live.clone()?;
+        let snapshot = live.snapshot.lock().ok()?;
+        snapshot.as_ref()?.get::<gst::Structure>("report").ok()
+    }
+
     /// The live publish ended: free the slot for the next publisher and tell the application.
     /// Returns whether EOS goes out: `eos` asked for it, and no other publisher (a failover
     /// partner) is left.
@@ -1066,17 +1090,34 @@ impl RtmpServerSrc {
             slot.peer,
             reason.as_str()
         );
+        let totals = slot.snapshot.lock().ok().and_then(|s| s.clone());
+        let report = totals
+            .as_ref()
+            .and_then(|t| t.get::<gst::Structure>("report").ok());
         let s = gst::Structure::builder("rtmpserversrc-publish-stopped")
             .field("client-address", slot.peer.to_string())
             .field("connection-id", slot.connection_id)
             .field("reason", reason.as_str())
             .field("eos", eos)
             .field_if_some("role", slot.role.map(Role::as_str))
-            .field_if_some("totals", slot.snapshot.lock().ok().and_then(|s| s.clone()))
+            .field_if_some("totals", totals)
             .build();
         let _ = self
             .obj()
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        if let Some(report) = report {
+            // The publish's last word: what it sent and where it deviated (publish_report.rs).
+            let s = gst::Structure::builder("rtmpserversrc-publish-report")
+                .field("client-address", slot.peer.to_string())
+                .field("connection-id", slot.connection_id)
+                .field("reason", reason.as_str())
+                .field_if_some("role", slot.role.map(Role::as_str))
+                .field("report", report)
+                .build();
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
         self.post_drained();
         eos
     }

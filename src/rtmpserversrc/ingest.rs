@@ -1,8 +1,9 @@
 // Copyright (C) 2026 The gst-plugin-rtmpserver authors
 // SPDX-License-Identifier: MPL-2.0
 //! Who may connect and who may publish to one element: its policy (credentials, brake, stream
-//! key, one publisher at a time), decided from a fresh copy of its settings. Which element of a
-//! port a connection goes to is decided in port.rs.
+//! key, the auth service, one publisher at a time), as methods of the element, decided from a
+//! fresh copy of its settings. Which element of a port a connection goes to is decided in
+//! port.rs.
 //!
 //! Every decision reads a fresh copy of the settings, so credentials and keys rotated while
 //! PLAYING apply to the next connect while sessions in flight keep going.
@@ -15,6 +16,7 @@ use gst::subclass::prelude::*;
 
 use super::auth_service::{Action, Failure, Notice, Question, Verdict};
 use super::failover::Role;
+use super::publish_report::ConnectFacts;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
 use crate::auth::{self, AdobeAuth, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth};
@@ -82,89 +84,6 @@ pub(super) fn is_backup(info: &ConnectInfo, stream_name: &str) -> bool {
         || info.tc_url.as_deref().is_some_and(says_backup)
 }
 
-/// How long the brute-force brake holds a connect carrying an Adobe response from an address
-/// with recent failures (it is a timer in the front door, holding no thread).
-pub(super) fn brake_delay(
-    element: &super::RtmpServerSrc,
-    info: &ConnectInfo,
-    query: Option<&auth::AuthQuery<'_>>,
-    settings: &super::settings::Settings,
-) -> Option<Duration> {
-    let imp = element.imp();
-    let auth_required = settings.auth_required() || imp.has_password_handler();
-    if !auth_required || !has_response(query) {
-        return None;
-    }
-    match imp
-        .auth
-        .lock()
-        .unwrap()
-        .brake
-        .check(info.peer.ip(), Instant::now())
-    {
-        BrakeVerdict::Delay(delay) => {
-            gst::info!(
-                CAT,
-                obj = element,
-                "delaying {} by {delay:?} after failed logins",
-                info.peer
-            );
-            Some(delay)
-        }
-        _ => None,
-    }
-}
-
-/// The publish checks of one element that need no one else, once the router chose it: the
-/// stream key and the application's `authenticate` handler.
-pub(super) fn check_publish(
-    element: &super::RtmpServerSrc,
-    info: &ConnectInfo,
-    stream_key: &str,
-) -> Result<(), Rejection> {
-    let imp = element.imp();
-    let settings = imp.settings.lock().unwrap().clone();
-    let stream_key = if settings.failover {
-        stream_key_of(stream_key)
-    } else {
-        stream_key
-    };
-    if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
-        let rejection = reject(
-            PUBLISH_DENIED,
-            RefusalReason::BadStreamKey,
-            "stream key rejected",
-        );
-        imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
-        return Err(rejection);
-    }
-    let tc_url = info
-        .tc_url
-        .as_deref()
-        .map(|t| auth::split_authmod(t).0)
-        .unwrap_or("");
-    let allowed = element.emit_by_name::<bool>(
-        "authenticate",
-        &[
-            &settings.application,
-            &stream_key,
-            &info.user.clone().unwrap_or_default(),
-            &info.peer.to_string(),
-            &tc_url,
-        ],
-    );
-    if !allowed {
-        let rejection = reject(
-            PUBLISH_DENIED,
-            RefusalReason::RefusedByApplication,
-            "publish refused by the application",
-        );
-        imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
-        return Err(rejection);
-    }
-    Ok(())
-}
-
 /// The question for the auth service about a connect or publish of `info`.
 pub(super) fn question(
     action: Action,
@@ -186,166 +105,6 @@ pub(super) fn question(
         encoder: info.flash_ver.clone(),
         reason: None,
     }
-}
-
-/// The auth service's answer to a publish, as a refusal if it is not a yes.
-pub(super) fn service_publish_verdict(
-    element: &super::RtmpServerSrc,
-    info: &ConnectInfo,
-    answer: Result<Verdict, Failure>,
-) -> Result<(), Rejection> {
-    let rejection = match answer {
-        Ok(verdict) if verdict.allow => return Ok(()),
-        Ok(verdict) => reject(
-            PUBLISH_DENIED,
-            RefusalReason::RefusedByAuthService,
-            verdict
-                .reason
-                .unwrap_or_else(|| "publish refused by the auth service".into()),
-        ),
-        Err(_) => reject(
-            PUBLISH_DENIED,
-            RefusalReason::AuthServiceUnavailable,
-            "authentication service unavailable",
-        ),
-    };
-    element
-        .imp()
-        .post_rejected(info.peer, info.user.as_deref(), &rejection);
-    Err(rejection)
-}
-
-/// Installs an accepted publish as the element's live one, unless another is live, the
-/// stream ended or the element stopped meanwhile.
-pub(super) fn install_publish(
-    element: &super::RtmpServerSrc,
-    info: &ConnectInfo,
-    stream_key: &str,
-    publish_type: Option<&str>,
-) -> Result<Box<dyn Publisher>, Rejection> {
-    let imp = element.imp();
-    let settings = imp.settings.lock().unwrap().clone();
-    let raw_stream_key = stream_key;
-    let stream_key = if settings.failover {
-        stream_key_of(stream_key)
-    } else {
-        stream_key
-    };
-    let publish_info = PublishInfo {
-        encoder: info.flash_ver.clone(),
-        application: settings.application.clone(),
-        stream_key_masked: mask_key(stream_key),
-        user: info.user.clone(),
-        started: std::time::SystemTime::now(),
-    };
-    let role = settings.failover.then(|| {
-        if is_backup(info, raw_stream_key) {
-            Role::Backup
-        } else {
-            Role::Primary
-        }
-    });
-    let slot = Arc::new(PublishSlot::new(
-        info.connection_id,
-        info.peer,
-        imp.epoch,
-        publish_info,
-        role,
-    ));
-    if settings.uses_auth_service() {
-        *slot.stopped_notice.lock().unwrap() = Some(Notice {
-            url: settings.auth_url.clone(),
-            timeout: Duration::from_millis(u64::from(settings.auth_timeout_ms)),
-            question: question(
-                Action::Publish,
-                info,
-                &settings.application,
-                Some(stream_key),
-                info.user.as_deref(),
-            ),
-        });
-    }
-    let failover = {
-        let mut publish = imp.publish.lock().unwrap();
-        // Under the lock that installs the publish: EOS and PAUSED→READY set these under it.
-        let ended = publish.ended;
-        let accepting = publish.accepting;
-        if ended || !accepting || publish.draining {
-            drop(publish);
-            let (why, reason) = if ended {
-                (
-                    "this stream has ended (the pipeline received EOS)",
-                    RefusalReason::Ended,
-                )
-            } else if !accepting {
-                (
-                    "this stream has ended: the server is stopping",
-                    RefusalReason::Ended,
-                )
-            } else {
-                (
-                    "this server is draining: publish elsewhere",
-                    RefusalReason::Draining,
-                )
-            };
-            let rejection = reject(PUBLISH_DENIED, reason, why);
-            imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
-            return Err(rejection);
-        }
-        let delivering = role != Some(Role::Backup) && imp.outputs.delivering();
-        if let Some(current) = publish.slot_mut(role).as_ref() {
-            let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
-            // Media of its still queued or in a push downstream: held by back-pressure.
-            if current.silence() < stale || delivering {
-                let rejection = reject(
-                    PUBLISH_BAD_NAME,
-                    RefusalReason::AlreadyPublishing,
-                    "this stream is already being published",
-                );
-                gst::debug!(CAT, obj = element, "{} is publishing", current.peer);
-                drop(publish);
-                imp.post_rejected(info.peer, info.user.as_deref(), &rejection);
-                return Err(rejection);
-            }
-            gst::warning!(
-                CAT,
-                obj = element,
-                "replacing silent publisher {} with {}",
-                current.peer,
-                info.peer
-            );
-            current.evict(CloseReason::Replaced);
-            imp.outputs.wake_senders();
-            // Wakes its connection (blocked in a read, or waiting in the front door).
-            imp.kick_connection(current.connection_id);
-        }
-        *publish.slot_mut(role) = Some(slot.clone());
-        role.zip(publish.failover.clone())
-    };
-    if let Some((role, gate)) = &failover {
-        gate.connected(*role);
-    }
-    gst::info!(
-        CAT,
-        obj = element,
-        "publish from {} (encoder {:?}, type {:?}) accepted",
-        info.peer,
-        info.flash_ver,
-        publish_type
-    );
-    imp.counters.published();
-    let config = PublishConfig {
-        eos_on_disconnect: settings.eos_on_disconnect,
-        clock_sync: settings.clock_sync,
-        max_tracks: settings.max_tracks as usize,
-        output: settings.output_config(),
-    };
-    Ok(Box::new(SessionPublisher::new(
-        element.clone(),
-        slot,
-        config,
-        failover,
-    )))
 }
 
 /// Whether a connect carries an Adobe challenge response (the third connect of a login).
@@ -392,153 +151,403 @@ pub(super) enum ConnectDecision {
     },
 }
 
-pub(super) fn decide_connect(
-    element: &super::RtmpServerSrc,
-    info: &ConnectInfo,
-    query: Option<&auth::AuthQuery<'_>>,
-    settings: &super::settings::Settings,
-) -> ConnectDecision {
-    let imp = element.imp();
-    let ip = info.peer.ip();
-    let uses_service = settings.uses_auth_service();
-    let auth_required = settings.auth_required() || imp.has_password_handler() || uses_service;
-    // Only the last of the three connects of an Adobe login carries a response to check: the
-    // brake delays that one and the password is looked up for that one only.
-    let has_response = has_response(query);
-    if auth_required {
-        let verdict = imp.auth.lock().unwrap().brake.check(ip, Instant::now());
-        match verdict {
-            BrakeVerdict::Allow => {}
-            // Already waited out in the front door (see `brake_delay`).
-            BrakeVerdict::Delay(_) => {}
-            BrakeVerdict::Refuse => {
-                return ConnectDecision::Decided(Err(reject(
-                    CONNECT_REJECTED,
-                    RefusalReason::TooManyFailures,
-                    "too many failed attempts from this address; try again later",
-                )))
+/// The element's decisions: who may connect and publish, by its policy.
+impl super::imp::RtmpServerSrc {
+    /// How long the brute-force brake holds a connect carrying an Adobe response from an address
+    /// with recent failures (it is a timer in the front door, holding no thread).
+    pub(super) fn brake_delay(
+        &self,
+        info: &ConnectInfo,
+        query: Option<&auth::AuthQuery<'_>>,
+        settings: &super::settings::Settings,
+    ) -> Option<Duration> {
+        let element = &*self.obj();
+        let auth_required = settings.auth_required() || self.has_password_handler();
+        if !auth_required || !has_response(query) {
+            return None;
+        }
+        match self
+            .auth
+            .lock()
+            .unwrap()
+            .brake
+            .check(info.peer.ip(), Instant::now())
+        {
+            BrakeVerdict::Delay(delay) => {
+                gst::info!(
+                    CAT,
+                    obj = element,
+                    "delaying {} by {delay:?} after failed logins",
+                    info.peer
+                );
+                Some(delay)
             }
+            _ => None,
         }
     }
 
-    let app = application_of(&info.app);
-    if app != settings.application {
-        return ConnectDecision::Decided(Err(reject(
-            CONNECT_REJECTED,
-            RefusalReason::BadApplication,
-            format!("application '{app}' not found"),
-        )));
+    /// The publish checks of one element that need no one else, once the router chose it: the
+    /// stream key and the application's `authenticate` handler.
+    pub(super) fn check_publish(
+        &self,
+        info: &ConnectInfo,
+        stream_key: &str,
+    ) -> Result<(), Rejection> {
+        let element = &*self.obj();
+        let settings = self.settings.lock().unwrap().clone();
+        let stream_key = if settings.failover {
+            stream_key_of(stream_key)
+        } else {
+            stream_key
+        };
+        if !settings.stream_key.is_empty() && stream_key != settings.stream_key {
+            let rejection = reject(
+                PUBLISH_DENIED,
+                RefusalReason::BadStreamKey,
+                "stream key rejected",
+            );
+            self.post_rejected(info.peer, info.user.as_deref(), &rejection);
+            return Err(rejection);
+        }
+        let tc_url = info
+            .tc_url
+            .as_deref()
+            .map(|t| auth::split_authmod(t).0)
+            .unwrap_or("");
+        let allowed = element.emit_by_name::<bool>(
+            "authenticate",
+            &[
+                &settings.application,
+                &stream_key,
+                &info.user.clone().unwrap_or_default(),
+                &info.peer.to_string(),
+                &tc_url,
+            ],
+        );
+        if !allowed {
+            let rejection = reject(
+                PUBLISH_DENIED,
+                RefusalReason::RefusedByApplication,
+                "publish refused by the application",
+            );
+            self.post_rejected(info.peer, info.user.as_deref(), &rejection);
+            return Err(rejection);
+        }
+        Ok(())
     }
 
-    if settings.verify_port {
-        let public = if imp.is_tls_port(info.local_port) {
-            settings.public_tls_port
-        } else {
-            settings.public_port
+    /// The auth service's answer to a publish, as a refusal if it is not a yes.
+    pub(super) fn service_publish_verdict(
+        &self,
+        info: &ConnectInfo,
+        answer: Result<Verdict, Failure>,
+    ) -> Result<(), Rejection> {
+        let element = &*self.obj();
+        let rejection = match answer {
+            Ok(verdict) if verdict.allow => return Ok(()),
+            Ok(verdict) => reject(
+                PUBLISH_DENIED,
+                RefusalReason::RefusedByAuthService,
+                verdict
+                    .reason
+                    .unwrap_or_else(|| "publish refused by the auth service".into()),
+            ),
+            Err(_) => reject(
+                PUBLISH_DENIED,
+                RefusalReason::AuthServiceUnavailable,
+                "authentication service unavailable",
+            ),
         };
-        let expected = if public != 0 {
-            public as u16
+        element
+            .imp()
+            .post_rejected(info.peer, info.user.as_deref(), &rejection);
+        Err(rejection)
+    }
+
+    /// Installs an accepted publish as the element's live one, unless another is live, the
+    /// stream ended or the element stopped meanwhile.
+    pub(super) fn install_publish(
+        &self,
+        info: &ConnectInfo,
+        stream_key: &str,
+        publish_type: Option<&str>,
+    ) -> Result<Box<dyn Publisher>, Rejection> {
+        let element = &*self.obj();
+        let settings = self.settings.lock().unwrap().clone();
+        let raw_stream_key = stream_key;
+        let stream_key = if settings.failover {
+            stream_key_of(stream_key)
         } else {
-            info.local_port
+            stream_key
         };
-        let tc_url = info.tc_url.as_deref().map(|t| auth::split_authmod(t).0);
-        if let Err(description) = auth::verify_port(tc_url, expected) {
+        let publish_info = PublishInfo {
+            encoder: info.flash_ver.clone(),
+            application: settings.application.clone(),
+            stream_key_masked: mask_key(stream_key),
+            user: info.user.clone(),
+            started: std::time::SystemTime::now(),
+            connect: ConnectFacts::from_command_object(&info.command_object),
+        };
+        let role = settings.failover.then(|| {
+            if is_backup(info, raw_stream_key) {
+                Role::Backup
+            } else {
+                Role::Primary
+            }
+        });
+        let slot = Arc::new(PublishSlot::new(
+            info.connection_id,
+            info.peer,
+            self.epoch,
+            publish_info,
+            role,
+        ));
+        if settings.uses_auth_service() {
+            *slot.stopped_notice.lock().unwrap() = Some(Notice {
+                url: settings.auth_url.clone(),
+                timeout: Duration::from_millis(u64::from(settings.auth_timeout_ms)),
+                question: question(
+                    Action::Publish,
+                    info,
+                    &settings.application,
+                    Some(stream_key),
+                    info.user.as_deref(),
+                ),
+            });
+        }
+        let failover = {
+            let mut publish = self.publish.lock().unwrap();
+            // Under the lock that installs the publish: EOS and PAUSED→READY set these under it.
+            let ended = publish.ended;
+            let accepting = publish.accepting;
+            if ended || !accepting || publish.draining {
+                drop(publish);
+                let (why, reason) = if ended {
+                    (
+                        "this stream has ended (the pipeline received EOS)",
+                        RefusalReason::Ended,
+                    )
+                } else if !accepting {
+                    (
+                        "this stream has ended: the server is stopping",
+                        RefusalReason::Ended,
+                    )
+                } else {
+                    (
+                        "this server is draining: publish elsewhere",
+                        RefusalReason::Draining,
+                    )
+                };
+                let rejection = reject(PUBLISH_DENIED, reason, why);
+                self.post_rejected(info.peer, info.user.as_deref(), &rejection);
+                return Err(rejection);
+            }
+            let delivering = role != Some(Role::Backup) && self.outputs.delivering();
+            if let Some(current) = publish.slot_mut(role).as_ref() {
+                let stale = Duration::from_millis(u64::from(settings.stale_timeout_ms));
+                // Media of its still queued or in a push downstream: held by back-pressure.
+                if current.silence() < stale || delivering {
+                    let rejection = reject(
+                        PUBLISH_BAD_NAME,
+                        RefusalReason::AlreadyPublishing,
+                        "this stream is already being published",
+                    );
+                    gst::debug!(CAT, obj = element, "{} is publishing", current.peer);
+                    drop(publish);
+                    self.post_rejected(info.peer, info.user.as_deref(), &rejection);
+                    return Err(rejection);
+                }
+                gst::warning!(
+                    CAT,
+                    obj = element,
+                    "replacing silent publisher {} with {}",
+                    current.peer,
+                    info.peer
+                );
+                current.evict(CloseReason::Replaced);
+                self.outputs.wake_senders();
+                // Wakes its connection (blocked in a read, or waiting in the front door).
+                self.kick_connection(current.connection_id);
+            }
+            *publish.slot_mut(role) = Some(slot.clone());
+            role.zip(publish.failover.clone())
+        };
+        if let Some((role, gate)) = &failover {
+            gate.connected(*role);
+        }
+        gst::info!(
+            CAT,
+            obj = element,
+            "publish from {} (encoder {:?}, type {:?}) accepted",
+            info.peer,
+            info.flash_ver,
+            publish_type
+        );
+        self.counters.published();
+        let config = PublishConfig {
+            eos_on_disconnect: settings.eos_on_disconnect,
+            clock_sync: settings.clock_sync,
+            max_tracks: settings.max_tracks as usize,
+            output: settings.output_config(),
+        };
+        Ok(Box::new(SessionPublisher::new(
+            element.clone(),
+            slot,
+            config,
+            failover,
+        )))
+    }
+
+    pub(super) fn decide_connect(
+        &self,
+        info: &ConnectInfo,
+        query: Option<&auth::AuthQuery<'_>>,
+        settings: &super::settings::Settings,
+    ) -> ConnectDecision {
+        let element = &*self.obj();
+        let ip = info.peer.ip();
+        let uses_service = settings.uses_auth_service();
+        let auth_required = settings.auth_required() || self.has_password_handler() || uses_service;
+        // Only the last of the three connects of an Adobe login carries a response to check: the
+        // brake delays that one and the password is looked up for that one only.
+        let has_response = has_response(query);
+        if auth_required {
+            let verdict = self.auth.lock().unwrap().brake.check(ip, Instant::now());
+            match verdict {
+                BrakeVerdict::Allow => {}
+                // Already waited out in the front door (see `brake_delay`).
+                BrakeVerdict::Delay(_) => {}
+                BrakeVerdict::Refuse => {
+                    return ConnectDecision::Decided(Err(reject(
+                        CONNECT_REJECTED,
+                        RefusalReason::TooManyFailures,
+                        "too many failed attempts from this address; try again later",
+                    )))
+                }
+            }
+        }
+
+        let app = application_of(&info.app);
+        if app != settings.application {
             return ConnectDecision::Decided(Err(reject(
                 CONNECT_REJECTED,
-                RefusalReason::PortMismatch,
-                description,
+                RefusalReason::BadApplication,
+                format!("application '{app}' not found"),
             )));
         }
-    }
 
-    if !auth_required {
-        return ConnectDecision::Decided(Ok(ConnectAccepted {
-            user: None,
-            accepted_by: None,
-            extra_properties: enhanced_rtmp_capabilities(&info.command_object),
-        }));
-    }
-    let requested = query.and_then(|q| q.user);
-    if uses_service {
-        // The service is asked for what it alone knows: whether a connect without credentials
-        // may in, and a user's password. The challenge step needs neither.
-        if query.is_none() || has_response {
-            return ConnectDecision::AskService {
-                user: requested.map(str::to_string),
+        if settings.verify_port {
+            let public = if self.is_tls_port(info.local_port) {
+                settings.public_tls_port
+            } else {
+                settings.public_port
             };
+            let expected = if public != 0 {
+                public as u16
+            } else {
+                info.local_port
+            };
+            let tc_url = info.tc_url.as_deref().map(|t| auth::split_authmod(t).0);
+            if let Err(description) = auth::verify_port(tc_url, expected) {
+                return ConnectDecision::Decided(Err(reject(
+                    CONNECT_REJECTED,
+                    RefusalReason::PortMismatch,
+                    description,
+                )));
+            }
         }
-        return ConnectDecision::Decided(verify_login(element, info, query, None));
-    }
-    // Resolve the password before taking the auth lock: an application's handler may be slow.
-    let password = requested.filter(|_| has_response).and_then(|user| {
-        if !settings.username.is_empty() && user == settings.username {
-            Some(settings.password.clone())
-        } else {
-            element.emit_by_name::<Option<String>>("get-password", &[&user, &info.peer.to_string()])
-        }
-    });
-    ConnectDecision::Decided(verify_login(element, info, query, password))
-}
 
-/// The auth service's answer to a connect, decided: a connect without credentials is let in
-/// or told to log in; a login is checked against the password the service gave (a user it
-/// refuses is answered exactly as a wrong password).
-pub(super) fn decide_with_service(
-    element: &super::RtmpServerSrc,
-    info: &ConnectInfo,
-    user: Option<&str>,
-    answer: Result<Verdict, Failure>,
-) -> Result<ConnectAccepted, Rejection> {
-    let verdict = answer.map_err(|_| {
-        reject(
-            CONNECT_REJECTED,
-            RefusalReason::AuthServiceUnavailable,
-            "authentication service unavailable",
-        )
-    })?;
-    let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
-    if user.is_none() && verdict.allow {
-        return Ok(ConnectAccepted {
-            user: None,
-            accepted_by: None,
-            extra_properties: enhanced_rtmp_capabilities(&info.command_object),
-        });
-    }
-    let password = verdict.password.filter(|_| verdict.allow);
-    verify_login(element, info, query.as_ref(), password)
-}
-
-/// The Adobe login of a connect, given the password of the user it names (if known).
-fn verify_login(
-    element: &super::RtmpServerSrc,
-    info: &ConnectInfo,
-    query: Option<&auth::AuthQuery<'_>>,
-    password: Option<String>,
-) -> Result<ConnectAccepted, Rejection> {
-    let imp = element.imp();
-    let ip = info.peer.ip();
-    let requested = query.and_then(|q| q.user);
-    let lookup = |user: &str| password.clone().filter(|_| Some(user) == requested);
-    let mut auth_state = imp.auth.lock().unwrap();
-    let decision = auth_state.adobe.check_query(query, Instant::now(), &lookup);
-    match decision {
-        ConnectAuth::Accepted { user } => {
-            auth_state.brake.record_success(ip);
-            Ok(ConnectAccepted {
-                user: Some(user),
+        if !auth_required {
+            return ConnectDecision::Decided(Ok(ConnectAccepted {
+                user: None,
                 accepted_by: None,
                 extra_properties: enhanced_rtmp_capabilities(&info.command_object),
-            })
+            }));
         }
-        ConnectAuth::Rejected {
-            description,
-            reason,
-        } => {
-            let why = RefusalReason::Auth(reason);
-            if reason.counts_as_failure() {
-                auth_state.brake.record_failure(ip, Instant::now());
+        let requested = query.and_then(|q| q.user);
+        if uses_service {
+            // The service is asked for what it alone knows: whether a connect without credentials
+            // may in, and a user's password. The challenge step needs neither.
+            if query.is_none() || has_response {
+                return ConnectDecision::AskService {
+                    user: requested.map(str::to_string),
+                };
             }
-            Err(reject(CONNECT_REJECTED, why, description))
+            return ConnectDecision::Decided(self.verify_login(info, query, None));
+        }
+        // Resolve the password before taking the auth lock: an application's handler may be slow.
+        let password = requested.filter(|_| has_response).and_then(|user| {
+            if !settings.username.is_empty() && user == settings.username {
+                Some(settings.password.clone())
+            } else {
+                element.emit_by_name::<Option<String>>(
+                    "get-password",
+                    &[&user, &info.peer.to_string()],
+                )
+            }
+        });
+        ConnectDecision::Decided(self.verify_login(info, query, password))
+    }
+
+    /// The auth service's answer to a connect, decided: a connect without credentials is let in
+    /// or told to log in; a login is checked against the password the service gave (a user it
+    /// refuses is answered exactly as a wrong password).
+    pub(super) fn decide_with_service(
+        &self,
+        info: &ConnectInfo,
+        user: Option<&str>,
+        answer: Result<Verdict, Failure>,
+    ) -> Result<ConnectAccepted, Rejection> {
+        let verdict = answer.map_err(|_| {
+            reject(
+                CONNECT_REJECTED,
+                RefusalReason::AuthServiceUnavailable,
+                "authentication service unavailable",
+            )
+        })?;
+        let query = auth::AuthQuery::of_connect(&info.app, info.tc_url.as_deref());
+        if user.is_none() && verdict.allow {
+            return Ok(ConnectAccepted {
+                user: None,
+                accepted_by: None,
+                extra_properties: enhanced_rtmp_capabilities(&info.command_object),
+            });
+        }
+        let password = verdict.password.filter(|_| verdict.allow);
+        self.verify_login(info, query.as_ref(), password)
+    }
+
+    /// The Adobe login of a connect, given the password of the user it names (if known).
+    fn verify_login(
+        &self,
+        info: &ConnectInfo,
+        query: Option<&auth::AuthQuery<'_>>,
+        password: Option<String>,
+    ) -> Result<ConnectAccepted, Rejection> {
+        let ip = info.peer.ip();
+        let requested = query.and_then(|q| q.user);
+        let lookup = |user: &str| password.clone().filter(|_| Some(user) == requested);
+        let mut auth_state = self.auth.lock().unwrap();
+        let decision = auth_state.adobe.check_query(query, Instant::now(), &lookup);
+        match decision {
+            ConnectAuth::Accepted { user } => {
+                auth_state.brake.record_success(ip);
+                Ok(ConnectAccepted {
+                    user: Some(user),
+                    accepted_by: None,
+                    extra_properties: enhanced_rtmp_capabilities(&info.command_object),
+                })
+            }
+            ConnectAuth::Rejected {
+                description,
+                reason,
+            } => {
+                let why = RefusalReason::Auth(reason);
+                if reason.counts_as_failure() {
+                    auth_state.brake.record_failure(ip, Instant::now());
+                }
+                Err(reject(CONNECT_REJECTED, why, description))
+            }
         }
     }
 }

@@ -27,7 +27,10 @@ use gst::prelude::*;
  *
  * The element posts `rtmpserversrc-publish-started`, `rtmpserversrc-publish-stopped` and
  * `rtmpserversrc-rejected` element messages, and its `stats` property describes the
- * connections and the live publish.
+ * connections and the live publish. Each publish also keeps a report of what the encoder
+ * really sends and where it deviates (frame rate, bitrate, GOP, timestamp anomalies, the
+ * deviations tolerated, a verdict): live in `stats`, on demand with the `get-publish-report`
+ * action signal, and posted as `rtmpserversrc-publish-report` when the publish ends.
  *
  * ## Example launch lines
  * |[
@@ -53,6 +56,7 @@ mod ingest;
 mod outputs;
 mod pad_queues;
 mod port;
+mod publish_report;
 mod publish_stats;
 mod publisher;
 mod settings;

@@ -21,9 +21,8 @@ use gst::subclass::prelude::*;
 
 use super::auth_service::{self, Action};
 use super::ingest::{
-    application_of, brake_delay, check_publish, decide_connect, decide_with_service,
-    install_publish, question, reject, service_publish_verdict, stream_key_of, ConnectDecision,
-    CONNECT_REJECTED, PUBLISH_DENIED,
+    application_of, question, reject, stream_key_of, ConnectDecision, CONNECT_REJECTED,
+    PUBLISH_DENIED,
 };
 use super::stats::Counters;
 use crate::auth;
@@ -248,36 +247,32 @@ impl Router {
         let imp = element.imp();
         let settings = imp.settings.lock().unwrap().clone();
         if !info.brake_served {
-            if let Some(delay) = brake_delay(element, info, query.as_ref(), &settings) {
+            if let Some(delay) = element.imp().brake_delay(info, query.as_ref(), &settings) {
                 return ConnectVerdict::Delay(delay);
             }
         }
         let route = *route;
-        match decide_connect(element, info, query.as_ref(), &settings) {
+        match element
+            .imp()
+            .decide_connect(info, query.as_ref(), &settings)
+        {
             ConnectDecision::Decided(result) => connect_verdict(element, info, route, user, result),
             ConnectDecision::AskService { user } => {
                 let (waiting, answer) = deferred::<ConnectVerdict>();
                 let asked = question(Action::Connect, info, app, None, user.as_deref());
-                let (weak, info) = (element.downgrade(), info.clone());
-                auth_service::ask_later(
-                    &settings.auth_url,
-                    Duration::from_millis(u64::from(settings.auth_timeout_ms)),
-                    asked,
-                    Box::new(move |reply| {
-                        // An element gone meanwhile: the answer is dropped, which refuses.
-                        let Some(element) = weak.upgrade() else {
-                            return;
-                        };
-                        let result = decide_with_service(&element, &info, user.as_deref(), reply);
-                        answer.send(connect_verdict(
-                            &element,
-                            &info,
-                            route,
-                            user.as_deref(),
-                            result,
-                        ));
-                    }),
-                );
+                let info = info.clone();
+                ask_service(element, &settings, asked, move |element, reply| {
+                    let result = element
+                        .imp()
+                        .decide_with_service(&info, user.as_deref(), reply);
+                    answer.send(connect_verdict(
+                        element,
+                        &info,
+                        route,
+                        user.as_deref(),
+                        result,
+                    ));
+                });
                 ConnectVerdict::Later(waiting)
             }
         }
@@ -323,6 +318,29 @@ impl Router {
         }
         rejection
     }
+}
+
+/// Asks `element`'s auth service; `then` gets its answer on a service thread, if the element
+/// still exists (if not, the waiting connection's answer is dropped, which refuses).
+fn ask_service(
+    element: &super::RtmpServerSrc,
+    settings: &super::settings::Settings,
+    asked: auth_service::Question,
+    then: impl FnOnce(&super::RtmpServerSrc, Result<auth_service::Verdict, auth_service::Failure>)
+        + Send
+        + 'static,
+) {
+    let weak = element.downgrade();
+    auth_service::ask_later(
+        &settings.auth_url,
+        Duration::from_millis(u64::from(settings.auth_timeout_ms)),
+        asked,
+        Box::new(move |reply| {
+            if let Some(element) = weak.upgrade() {
+                then(&element, reply);
+            }
+        }),
+    );
 }
 
 /// A decided connect, reported (a refusal other than a login step is posted) and answered.
@@ -436,12 +454,15 @@ impl IngestHandler for Router {
                 .post_rejected(info.peer, info.user.as_deref(), &rejection);
             return PublishVerdict::Reject(rejection);
         }
-        if let Err(rejection) = check_publish(element, info, stream_key) {
+        if let Err(rejection) = element.imp().check_publish(info, stream_key) {
             return PublishVerdict::Reject(rejection);
         }
         let settings = element.imp().settings.lock().unwrap().clone();
         if !settings.uses_auth_service() {
-            return match install_publish(element, info, stream_key, publish_type) {
+            return match element
+                .imp()
+                .install_publish(info, stream_key, publish_type)
+            {
                 Ok(publisher) => PublishVerdict::Accept(publisher),
                 Err(rejection) => PublishVerdict::Reject(rejection),
             };
@@ -454,25 +475,22 @@ impl IngestHandler for Router {
             Some(stream_key),
             info.user.as_deref(),
         );
-        let (weak, info) = (element.downgrade(), info.clone());
+        let info = info.clone();
         let (stream_key, publish_type) = (stream_key.to_string(), publish_type.map(str::to_string));
-        auth_service::ask_later(
-            &settings.auth_url,
-            Duration::from_millis(u64::from(settings.auth_timeout_ms)),
-            asked,
-            Box::new(move |reply| {
-                let Some(element) = weak.upgrade() else {
-                    return;
-                };
-                let verdict = service_publish_verdict(&element, &info, reply).and_then(|()| {
-                    install_publish(&element, &info, &stream_key, publish_type.as_deref())
+        ask_service(element, &settings, asked, move |element, reply| {
+            let verdict = element
+                .imp()
+                .service_publish_verdict(&info, reply)
+                .and_then(|()| {
+                    element
+                        .imp()
+                        .install_publish(&info, &stream_key, publish_type.as_deref())
                 });
-                answer.send(match verdict {
-                    Ok(publisher) => PublishVerdict::Accept(publisher),
-                    Err(rejection) => PublishVerdict::Reject(rejection),
-                });
-            }),
-        );
+            answer.send(match verdict {
+                Ok(publisher) => PublishVerdict::Accept(publisher),
+                Err(rejection) => PublishVerdict::Reject(rejection),
+            });
+        });
         PublishVerdict::Later(waiting)
     }
 }

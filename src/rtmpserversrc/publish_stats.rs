@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::outputs::TrackKey;
+use super::publish_report::ConnectFacts;
 
 /// How often the snapshot the element reads is refreshed, and the window of the current bitrate.
 pub(super) const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
@@ -20,6 +21,8 @@ pub(super) struct PublishInfo {
     pub stream_key_masked: String,
     pub user: Option<String>,
     pub started: SystemTime,
+    /// What the client announced in its connect (flashVer, Enhanced RTMP capabilities).
+    pub connect: ConnectFacts,
 }
 
 /// A stream key as it may appear in stats and messages.
@@ -229,6 +232,7 @@ mod tests {
             stream_key_masked: mask_key("secret"),
             user: None,
             started: SystemTime::now(),
+            connect: ConnectFacts::default(),
         };
         let st = s.to_structure(
             &info,

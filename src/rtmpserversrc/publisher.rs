@@ -20,6 +20,7 @@ use super::clock_sync::SkewCorrector;
 use super::failover::Role;
 use super::failover_gate::FailoverGate;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
+use super::publish_report::{self, Media, PublishReport, TrackDescription};
 use super::publish_stats::{PublishInfo, PublishStats};
 use super::settings::ClockSync;
 use super::settle::{should_settle, SettleFacts, SETTLE_WAIT};
@@ -27,7 +28,7 @@ use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
 use super::tracks::{NotReady, Track, Tracks};
 use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
-use crate::rtmp::Amf0Value;
+use crate::rtmp::{Amf0Value, SessionObservations};
 use crate::server::{CloseReason, MediaMessage, Publisher, ReconnectRequest};
 use crate::CAT;
 
@@ -175,6 +176,8 @@ pub(super) struct SessionPublisher {
     /// Media arrived since the last statistics snapshot.
     snapshot_stale: bool,
     track_limit_warned: bool,
+    /// What the publisher really sends (publish_report.rs): fed by the hooks below.
+    report: PublishReport,
 }
 
 impl SessionPublisher {
@@ -184,8 +187,10 @@ impl SessionPublisher {
         config: PublishConfig,
         failover: Option<(Role, Arc<FailoverGate>)>,
     ) -> Self {
+        let report = PublishReport::new(slot.info.connect.clone());
         let sender_waits = element.imp().outputs.sender_waits();
         SessionPublisher {
+            report,
             element,
             slot,
             config,
@@ -288,6 +293,7 @@ impl SessionPublisher {
     }
 
     fn on_video(&mut self, timestamp: u32, payload: &Bytes) {
+        self.report.on_media_message(Media::Video, timestamp);
         let packets = match flv::parse_video(payload) {
             Ok(packets) => packets,
             Err(err) => {
@@ -312,11 +318,18 @@ impl SessionPublisher {
                     config,
                 } => {
                     // Older OBS labelled HEVC as AVC (codec id 7): trust the record, not the label.
+                    let labelled_avc =
+                        codec == VideoCodec::H264 || flv::legacy_video_codec_id(payload) == Some(7);
                     let codec = if codec == VideoCodec::H264 && flv::looks_like_hvcc(&config) {
                         VideoCodec::H265
                     } else {
                         codec
                     };
+                    if labelled_avc && codec == VideoCodec::H265 {
+                        self.report.on_hevc_under_avc_codec_id();
+                    }
+                    self.report
+                        .on_sequence_header(TrackKey::Video(track), &config);
                     self.set_config(
                         TrackKey::Video(track),
                         Codec::Video(codec),
@@ -340,6 +353,13 @@ impl SessionPublisher {
                     if !self.ensure_track(key, Codec::Video(codec), None) {
                         continue;
                     }
+                    self.report.on_frame(
+                        key,
+                        keyframe,
+                        composition_time_ms,
+                        timestamp_offset_ns,
+                        data.len(),
+                    );
                     if keyframe && caps::video_size_in_frames(codec) {
                         if let Some(size) = flv::video_frame_size(codec, &data) {
                             self.note_frame_size(key, size);
@@ -360,6 +380,7 @@ impl SessionPublisher {
     }
 
     fn on_audio(&mut self, timestamp: u32, payload: &Bytes) {
+        self.report.on_media_message(Media::Audio, timestamp);
         let packets = match flv::parse_audio(payload) {
             Ok(packets) => packets,
             Err(err) => {
@@ -383,6 +404,8 @@ impl SessionPublisher {
                     codec,
                     config,
                 } => {
+                    self.report
+                        .on_sequence_header(TrackKey::Audio(track), &config);
                     self.set_config(
                         TrackKey::Audio(track),
                         Codec::Audio(codec),
@@ -405,6 +428,8 @@ impl SessionPublisher {
                     if !self.ensure_track(key, Codec::Audio(codec), legacy) {
                         continue;
                     }
+                    self.report
+                        .on_frame(key, true, 0, timestamp_offset_ns, data.len());
                     if caps::audio_info_in_frames(codec) {
                         self.note_frame_audio(key, codec, &data);
                     }
@@ -424,6 +449,7 @@ impl SessionPublisher {
         else {
             return;
         };
+        self.report.on_metadata(props);
         let has = |key: &str| {
             props
                 .get(key)
@@ -703,9 +729,19 @@ impl SessionPublisher {
                 .and_then(|c| c.structure(0))
                 .map(|s| s.name().to_string())
         };
-        let snapshot = self
+        let mut snapshot = self
             .stats
             .to_structure(&self.slot.info, self.slot.peer, codec_of, now);
+        let describe = |key| {
+            self.tracks.get(&key).map(|t| TrackDescription {
+                codec_name: t.codec.name(),
+                caps: t.caps.clone(),
+            })
+        };
+        snapshot.set(
+            "report",
+            publish_report::to_structure(&self.report, describe),
+        );
         if let Ok(mut slot) = self.slot.snapshot.lock() {
             *slot = Some(snapshot);
         }
@@ -796,6 +832,10 @@ impl Publisher for SessionPublisher {
         // The socket is drained: what comes next is read as it arrives.
         self.sender_waits = outputs.sender_waits();
         self.backlog = false;
+    }
+
+    fn observe_session(&mut self, observations: &SessionObservations) {
+        self.report.set_session(*observations);
     }
 
     fn next_deadline(&self) -> Option<Instant> {

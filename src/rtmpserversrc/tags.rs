@@ -90,6 +90,16 @@ pub(super) enum TrackCodec {
     Audio(AudioCodec),
 }
 
+impl TrackCodec {
+    /// The codec's name, as the pad's codec tag says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackCodec::Video(c) => video_codec_name(c),
+            TrackCodec::Audio(c) => audio_codec_name(c),
+        }
+    }
+}
+
 /// Stream tags for one pad. onMetaData describes the default tracks, so its bitrates only go
 /// on track 0 of each kind; the encoder and descriptive tags apply to every track.
 pub(super) fn track_tags(

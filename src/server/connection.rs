@@ -257,7 +257,16 @@ impl Connection {
     /// publisher may wake its consumers (once per burst, not once per message).
     pub fn input_drained(&mut self) {
         if let Some(publisher) = self.publisher.as_mut() {
+            publisher.observe_session(&self.session.observations());
             publisher.input_done();
+        }
+    }
+
+    /// Ends the publish, with the session's last observations for its report.
+    fn finish_publisher(&mut self, reason: CloseReason) {
+        if let Some(mut publisher) = self.publisher.take() {
+            publisher.observe_session(&self.session.observations());
+            publisher.finish(reason);
         }
     }
 
@@ -283,9 +292,7 @@ impl Connection {
             self.peer,
             reason.as_str()
         );
-        if let Some(publisher) = self.publisher.take() {
-            publisher.finish(reason);
-        }
+        self.finish_publisher(reason);
         self.handler
             .connection_closed(self.info.as_ref(), self.peer, reason);
     }
@@ -339,9 +346,7 @@ impl Connection {
             } => self.media(stream_id, MediaMessage::Metadata { values }),
             SessionEvent::Unpublish { stream_id } if self.publishing_stream == Some(stream_id) => {
                 self.publishing_stream = None;
-                if let Some(publisher) = self.publisher.take() {
-                    publisher.finish(CloseReason::PeerClosed);
-                }
+                self.finish_publisher(CloseReason::PeerClosed);
                 None
             }
             _ => None,
@@ -469,8 +474,10 @@ impl Connection {
         now: Instant,
     ) -> Option<Step> {
         match verdict {
-            PublishVerdict::Accept(publisher) => {
+            PublishVerdict::Accept(mut publisher) => {
                 self.session.accept_publish(stream_id);
+                // What its report says about the connection is known from the start.
+                publisher.observe_session(&self.session.observations());
                 self.publisher = Some(publisher);
                 self.publishing_stream = Some(stream_id);
                 // A publisher without media is dropped `timeout` after publishing.

@@ -60,6 +60,9 @@ struct Pending {
     wants_write: bool,
     /// A trusted proxy's connection: its PROXY header comes before anything else.
     awaiting_proxy_header: bool,
+    /// The peer closed its side (an epoll event said so): a header still incomplete then
+    /// never completes (peeking shows the same bytes, never the end of the stream).
+    read_closed: bool,
 }
 
 pub(super) struct FrontDoor {
@@ -144,6 +147,11 @@ impl FrontDoor {
                             self.write_more(id);
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            if event.is_read_closed() || event.is_error() {
+                                if let Some(p) = self.conns.get_mut(&id) {
+                                    p.read_closed = true;
+                                }
+                            }
                             self.turn(id);
                         }
                     }
@@ -273,6 +281,7 @@ impl FrontDoor {
                 deadline,
                 wants_write: false,
                 awaiting_proxy_header: proxied,
+                read_closed: false,
             },
         );
     }
@@ -294,7 +303,13 @@ impl FrontDoor {
             Err(err) if err.kind() == ErrorKind::Interrupted => return Ok(false),
             Err(_) => return Err(CloseReason::NetworkError),
         };
-        let (length, client) = match proxy_header::parse(&buf[..n]) {
+        let parsed = match proxy_header::parse(&buf[..n]) {
+            ProxyHeader::Incomplete if p.read_closed => {
+                ProxyHeader::Invalid("the connection closed inside its PROXY header".to_string())
+            }
+            parsed => parsed,
+        };
+        let (length, client) = match parsed {
             ProxyHeader::Incomplete => return Ok(false),
             ProxyHeader::Complete { length, client } => (length, client),
             ProxyHeader::Invalid(why) => {

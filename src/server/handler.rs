@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::deferred::Deferred;
 use crate::auth::AuthFailure;
-use crate::rtmp::Amf0Value;
+use crate::rtmp::{Amf0Value, SessionObservations};
 
 /// What a client said in its `connect` command, plus where it came from.
 #[derive(Debug, Clone)]
@@ -183,6 +183,9 @@ pub trait Publisher: Send {
     /// Everything one read brought has been handed to [`Publisher::media`]: a good moment to
     /// wake whoever consumes it (once per read rather than once per message).
     fn input_done(&mut self) {}
+    /// What the session observed of the peer's protocol so far (for the publish report): given
+    /// after each read and before [`Publisher::finish`]; a copy of a few counters.
+    fn observe_session(&mut self, _observations: &SessionObservations) {}
     /// When [`Publisher::on_timer`] wants to be called next, if ever (nothing polls).
     fn next_deadline(&self) -> Option<Instant> {
         None

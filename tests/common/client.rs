@@ -4,7 +4,7 @@
 //! lengths, edge timing. Built on the crate's own chunk writer and AMF0 encoder.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
@@ -31,10 +31,30 @@ impl TestClient {
     /// A client from 127.0.0.2 (another address of the loopback range, as a second host would
     /// be), for tests where the per-address limit of 127.0.0.1 is someone else's.
     pub fn open_from_second_address(port: u16) -> std::io::Result<Self> {
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-        socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into())?;
-        socket.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())?;
-        Self::from_stream(socket.into(), port)
+        Self::open_from(Ipv4Addr::new(127, 0, 0, 2), port)
+    }
+
+    /// A client from `source` (any address of the loopback range: 127.0.0.2 as a second host,
+    /// 127.0.0.3 as the load balancer) to `port` on 127.0.0.1.
+    pub fn open_from(source: Ipv4Addr, port: u16) -> std::io::Result<Self> {
+        Self::from_stream(tcp_from(source, port)?, port)
+    }
+
+    /// Like [`Self::open_from`], sending `prefix` (a PROXY protocol header, say) before anything
+    /// else.
+    pub fn open_from_with_prefix(
+        source: Ipv4Addr,
+        port: u16,
+        prefix: &[u8],
+    ) -> std::io::Result<Self> {
+        let mut stream = tcp_from(source, port)?;
+        stream.write_all(prefix)?;
+        Self::from_stream(stream, port)
+    }
+
+    /// The port the tcUrl of later connects names (by default the port connected to).
+    pub fn set_tc_url_port(&mut self, port: u16) {
+        self.port = port;
     }
 
     fn from_stream(stream: TcpStream, port: u16) -> std::io::Result<Self> {
@@ -232,6 +252,74 @@ impl TestClient {
     /// Whether the server closed the connection within `timeout`.
     pub fn closed_within(&mut self, timeout: Duration) -> bool {
         closed_within(&mut self.stream, timeout)
+    }
+}
+
+/// A TCP connection from `source` to `port` on 127.0.0.1.
+pub fn tcp_from(source: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::from((source, 0)).into())?;
+    socket.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+    Ok(socket.into())
+}
+
+/// Logs in the way FFmpeg and rtmp2sink do (Adobe authmod): a connect naming `user` on one
+/// connection, which the server answers with a salt and a challenge, then a connect with the
+/// response on a second one (each from `open`). Returns the second connection, connected to
+/// `app`, or the description of the refusal.
+pub fn adobe_login(
+    open: impl Fn() -> std::io::Result<TestClient>,
+    app: &str,
+    user: &str,
+    password: &str,
+) -> Result<TestClient, String> {
+    let description = |values: &[Amf0Value]| -> String {
+        values
+            .get(3)
+            .and_then(|info| info.get("description"))
+            .and_then(Amf0Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut first = open().map_err(|e| format!("connect: {e}"))?;
+    first.handshake().map_err(|e| format!("handshake: {e}"))?;
+    let challenge = match first.connect_app(&format!("{app}?authmod=adobe&user={user}")) {
+        Ok(_) => return Err("connected without a challenge".into()),
+        Err(values) => description(&values),
+    };
+    let query = challenge
+        .split_once("?reason=needauth&")
+        .map(|(_, q)| q)
+        .ok_or_else(|| challenge.clone())?;
+    let field = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    let (salt, server_challenge, opaque) = (field("salt"), field("challenge"), field("opaque"));
+    let client_challenge = "0a1b2c3d";
+    let response = rtmpserver_proto::auth::adobe::adobe_response(
+        user,
+        &salt,
+        password,
+        if opaque.is_empty() {
+            &server_challenge
+        } else {
+            &opaque
+        },
+        client_challenge,
+    );
+    drop(first);
+    let mut second = open().map_err(|e| format!("connect: {e}"))?;
+    second.handshake().map_err(|e| format!("handshake: {e}"))?;
+    let app = format!(
+        "{app}?authmod=adobe&user={user}&challenge={client_challenge}&response={response}&opaque={opaque}"
+    );
+    match second.connect_app(&app) {
+        Ok(_) => Ok(second),
+        Err(values) => Err(description(&values)),
     }
 }
 

@@ -6,6 +6,9 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod haproxy;
+pub mod obs;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -37,7 +37,7 @@ pub use colorinfo::{parse_color_info, ColorMetadata, MasteringDisplay};
 pub use error::FlvError;
 pub use info::{audio_info, video_frame_size, video_info};
 pub use stream_info::{AudioInfo, ColorInfo, VideoInfo};
-pub use video::{looks_like_hvcc, parse_video};
+pub use video::{legacy_video_codec_id, looks_like_hvcc, parse_video};
 
 /// Video codecs carried by legacy FLV (AVC, HEVC extension) or Enhanced RTMP FourCCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

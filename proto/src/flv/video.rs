@@ -212,10 +212,26 @@ pub fn looks_like_hvcc(config: &[u8]) -> bool {
     !avcc_fits && h265::hvcc_layout_fits(config)
 }
 
+/// The legacy FLV CodecID of a video message (7 AVC, 12 HEVC...), None for an Enhanced RTMP
+/// one (ExHeader) or an empty payload: what the publisher labelled the codec, for a report
+/// that compares it with what the record turned out to be.
+pub fn legacy_video_codec_id(payload: &[u8]) -> Option<u8> {
+    let header = *payload.first()?;
+    (header & 0x80 == 0).then_some(header & 0x0f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_vectors::*;
     use super::*;
+
+    #[test]
+    fn legacy_codec_id_is_the_low_nibble_of_a_legacy_header() {
+        assert_eq!(legacy_video_codec_id(&[0x17, 0x00]), Some(7));
+        assert_eq!(legacy_video_codec_id(&[0x2c]), Some(12));
+        assert_eq!(legacy_video_codec_id(&[0x90, b'h', b'v', b'c', b'1']), None);
+        assert_eq!(legacy_video_codec_id(&[]), None);
+    }
 
     fn cat(parts: &[&[u8]]) -> Bytes {
         Bytes::from(parts.concat())

@@ -13,12 +13,17 @@
 //! timestamp, a type-3 chunk's next 4 bytes are consumed only if they equal that stored
 //! extended value; otherwise they are taken as payload. The rare case this gets wrong is an
 //! omitting sender whose payload happens to start with exactly those 4 bytes.
+//!
+//! Every such tolerance is counted ([`ChunkReader::deviations`]), and the chunk sizes the peer
+//! set are recorded ([`ChunkReader::chunk_sizes`]), for the publish report.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::{Buf, Bytes, BytesMut};
+
+use super::observations::{ChunkDeviations, ChunkSizes};
 
 /// Chunk size every RTMP connection starts with, in both directions.
 pub const DEFAULT_CHUNK_SIZE: u32 = 128;
@@ -175,6 +180,8 @@ struct ChunkHeader {
     length: u32,
     type_id: u8,
     stream_id: u32,
+    /// A type-3 chunk that did not repeat its stream's extended timestamp.
+    omitted_extended: bool,
 }
 
 fn be24(b: &[u8], at: usize) -> Option<u32> {
@@ -202,6 +209,8 @@ pub struct ChunkReader {
     streams: ChunkStreams,
     /// Bytes held in partial messages across all chunk streams.
     pending: usize,
+    chunk_sizes: ChunkSizes,
+    deviations: ChunkDeviations,
 }
 
 impl ChunkReader {
@@ -213,6 +222,8 @@ impl ChunkReader {
             buf: BytesMut::new(),
             streams: ChunkStreams::default(),
             pending: 0,
+            chunk_sizes: ChunkSizes::default(),
+            deviations: ChunkDeviations::default(),
         }
     }
 
@@ -286,6 +297,16 @@ impl ChunkReader {
         self.chunk_size
     }
 
+    /// The SetChunkSize values the peer sent.
+    pub fn chunk_sizes(&self) -> ChunkSizes {
+        self.chunk_sizes
+    }
+
+    /// How often each tolerated deviation occurred so far.
+    pub fn deviations(&self) -> ChunkDeviations {
+        self.deviations
+    }
+
     /// Applies a SetChunkSize from the peer. The top bit is reserved and ignored; 0 is an
     /// error. Sizes above the limit are accepted and clamped: real devices announce 128 MiB
     /// (ATEM Web Presenter). Clamping is exact because the clamp is at least the largest
@@ -295,11 +316,20 @@ impl ChunkReader {
         if size == 0 {
             return Err(ChunkError::InvalidChunkSize(size));
         }
+        self.chunk_sizes.record(size);
+        if self.pending > 0 {
+            // A message on some chunk stream is incomplete: its remaining chunks use the new
+            // size, which is what the specification implies but easy to get wrong on either side.
+            self.deviations.chunk_size_changed_mid_message += 1;
+        }
         let clamp = self
             .limits
             .max_chunk_size
             .max(self.limits.max_message_size)
             .max(1);
+        if size > clamp {
+            self.deviations.chunk_size_over_limit += 1;
+        }
         self.chunk_size = size.min(clamp);
         Ok(())
     }
@@ -334,6 +364,7 @@ impl ChunkReader {
             length: prev.map_or(0, |s| s.length),
             type_id: prev.map_or(0, |s| s.type_id),
             stream_id: prev.map_or(0, |s| s.stream_id),
+            omitted_extended: false,
         };
         if fmt < 3 {
             header.timestamp_field = be24(b, pos)?;
@@ -360,12 +391,13 @@ impl ChunkReader {
             // See the module docs: consume a repeated extended timestamp only if it matches.
             let want = stored.to_be_bytes();
             let have = b.get(pos..).unwrap_or_default();
-            if have.len() < want.len() {
-                if want.starts_with(have) {
-                    return None; // cannot tell yet
-                }
-            } else if have.get(..4) == Some(&want[..]) {
+            if have.len() < want.len() && want.starts_with(have) {
+                return None; // cannot tell yet
+            }
+            if have.get(..4) == Some(&want[..]) {
                 pos += 4;
+            } else {
+                header.omitted_extended = true;
             }
         }
         header.len = pos;
@@ -421,7 +453,16 @@ impl ChunkReader {
             }
             self.pending = self.pending.saturating_sub(dropped);
 
-            // The whole chunk is buffered: commit the header.
+            // The whole chunk is buffered: commit the header, and count what it tolerates.
+            if h.omitted_extended {
+                self.deviations.extended_timestamp_not_repeated += 1;
+            }
+            if h.fmt < 3 && in_progress.is_some() {
+                self.deviations.abandoned_messages += 1;
+            }
+            if h.fmt != 0 && prev.is_none() {
+                self.deviations.compressed_header_on_new_chunk_stream += 1;
+            }
             let prev_timestamp = prev.map_or(0, |s| s.timestamp);
             let prev_delta = prev.map_or(0, |s| s.delta);
             let stream = self.streams.entry(h.csid).or_default();
@@ -619,6 +660,8 @@ mod tests {
             r.push(&out);
             assert_eq!(drain(&mut r), vec![msg(csid, 42, 9, 1, &payload)]);
             assert_eq!(r.buffered_bytes(), 0);
+            // What our writer sends deviates from nothing.
+            assert_eq!(r.deviations(), ChunkDeviations::default());
         }
     }
 
@@ -736,7 +779,39 @@ mod tests {
                 got.extend(drain(&mut r));
             }
             assert_eq!(got, vec![msg(4, 0x0123_4567, 9, 1, &[0x11; 200])]);
+            // Counted once per chunk, however often the header was peeked at.
+            let omitted = r.deviations().extended_timestamp_not_repeated;
+            assert_eq!(omitted, u64::from(!repeat), "repeat {repeat}");
+            assert_eq!(r.deviations().total(), omitted);
         }
+    }
+
+    #[test]
+    fn set_chunk_size_is_recorded_and_mid_message_counted() {
+        let mut r = reader();
+        r.set_chunk_size(4096).unwrap();
+        assert_eq!(r.deviations(), ChunkDeviations::default());
+        // Half a message on csid 4, then the size changes: its next chunk uses the new size.
+        let mut data = h0(4, 0, 6000, 9, 1);
+        data.extend_from_slice(&[1u8; 4096]);
+        r.push(&data);
+        assert_eq!(r.next_message().unwrap(), None);
+        r.set_chunk_size(8192).unwrap();
+        data = vec![0xC4];
+        data.extend_from_slice(&[1u8; 6000 - 4096]);
+        r.push(&data);
+        assert_eq!(drain(&mut r), vec![msg(4, 0, 9, 1, &[1; 6000])]);
+        r.set_chunk_size(0x8000_0000 | 64).unwrap();
+        let sizes = r.chunk_sizes();
+        assert_eq!(
+            (sizes.count, sizes.first, sizes.last, sizes.min, sizes.max),
+            (3, 4096, 64, 64, 8192)
+        );
+        assert_eq!(r.deviations().chunk_size_changed_mid_message, 1);
+        assert_eq!(r.deviations().total(), 1);
+        // Above the limit: clamped, and counted.
+        r.set_chunk_size(134_217_728).unwrap();
+        assert_eq!(r.deviations().chunk_size_over_limit, 1);
     }
 
     #[test]
@@ -792,6 +867,8 @@ mod tests {
         let mut r = reader();
         r.push(&data);
         assert_eq!(drain(&mut r), vec![msg(4, 7, 8, 1, &[9])]);
+        assert_eq!(r.deviations().abandoned_messages, 1);
+        assert_eq!(r.deviations().total(), 1);
     }
 
     #[test]
@@ -906,6 +983,11 @@ mod tests {
         // A type-3 on an unseen csid is an empty message of type 0, harmless.
         r.push(&[0xC9]);
         assert_eq!(drain(&mut r), vec![msg(9, 0, 0, 0, &[])]);
+        assert_eq!(r.deviations().compressed_header_on_new_chunk_stream, 2);
+        // Known chunk streams with compressed headers are the normal case.
+        r.push(&[0x47, 0, 0, 5, 0, 0, 1, 8, 0xAB, 0xC7, 0xCD]);
+        assert_eq!(drain(&mut r).len(), 2);
+        assert_eq!(r.deviations().total(), 2);
     }
 
     #[test]

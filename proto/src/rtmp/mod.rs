@@ -7,10 +7,12 @@ pub mod amf0;
 pub mod chunk;
 pub mod handshake;
 pub mod message;
+pub mod observations;
 pub mod session;
 
 pub use amf0::{Amf0Error, Amf0Value};
 pub use chunk::{ChunkError, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};
 pub use handshake::{HandshakeError, HandshakeProgress, ServerHandshake};
 pub use message::{Command, MessageError, UserControlEvent};
+pub use observations::{ChunkDeviations, ChunkSizes, HandshakeKind, SessionObservations};
 pub use session::{ServerSession, SessionConfig, SessionError, SessionEvent};

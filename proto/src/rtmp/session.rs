@@ -32,6 +32,7 @@ use super::message::{
     csid, encode_peer_bandwidth, encode_u32, parse_data, parse_u32, split_aggregate, type_id,
     Command, MessageError, UserControlEvent,
 };
+use super::observations::{HandshakeKind, SessionObservations};
 
 /// Most message streams a connection may have at once.
 pub const MAX_STREAMS: usize = 64;
@@ -241,7 +242,11 @@ pub struct ServerSession {
     accounted_buffer: usize,
     /// Peer's Window Acknowledgement Size; 0 until the peer sends one.
     peer_window: u32,
+    /// Whether the peer sent a Window Acknowledgement Size at all (0 is a value too).
+    peer_window_announced: bool,
     last_ack: u64,
+    handshake_kind: Option<HandshakeKind>,
+    publish_without_create_stream: u64,
     /// Created message streams and their publish state.
     streams: BTreeMap<u32, Option<Publish>>,
     next_stream_id: u32,
@@ -260,7 +265,10 @@ impl ServerSession {
             bytes_received: 0,
             accounted_buffer: 0,
             peer_window: 0,
+            peer_window_announced: false,
             last_ack: 0,
+            handshake_kind: None,
+            publish_without_create_stream: 0,
             streams: BTreeMap::new(),
             next_stream_id: 1,
         }
@@ -339,6 +347,22 @@ impl ServerSession {
     /// Total bytes received, handshake included.
     pub fn bytes_received(&self) -> u64 {
         self.bytes_received
+    }
+
+    /// What the peer did so far that a publish report describes (see
+    /// [`SessionObservations`]); a copy of a few counters.
+    pub fn observations(&self) -> SessionObservations {
+        let handshake = match &self.phase {
+            Phase::Handshake(handshake) => handshake.kind(),
+            _ => self.handshake_kind,
+        };
+        SessionObservations {
+            handshake,
+            chunk_sizes: self.reader.chunk_sizes(),
+            window_ack_size: self.peer_window_announced.then_some(self.peer_window),
+            chunk: self.reader.deviations(),
+            publish_without_create_stream: self.publish_without_create_stream,
+        }
     }
 
     /// Accepts the pending connect: Window Acknowledgement Size, Set Peer Bandwidth,
@@ -496,6 +520,7 @@ impl ServerSession {
             return Ok(());
         };
         if let HandshakeProgress::Done { remaining } = handshake.process(data, &mut self.out)? {
+            self.handshake_kind = handshake.kind();
             self.phase = Phase::AwaitingConnect;
             events.push(SessionEvent::HandshakeDone);
             self.reader.push(&remaining);
@@ -566,6 +591,7 @@ impl ServerSession {
             type_id::ABORT => self.reader.abort(parse_u32(&m.payload, "abort")?),
             type_id::WINDOW_ACK_SIZE => {
                 self.peer_window = parse_u32(&m.payload, "window acknowledgement size")?;
+                self.peer_window_announced = true;
             }
             type_id::USER_CONTROL => {
                 // Malformed user control messages are ignored, as other servers do.
@@ -733,9 +759,11 @@ impl ServerSession {
                     .get(1)
                     .and_then(Amf0Value::as_str)
                     .map(str::to_owned);
-                if !self.streams.contains_key(&message_stream) && self.streams.len() >= MAX_STREAMS
-                {
-                    return Err(SessionError::TooManyStreams);
+                if !self.streams.contains_key(&message_stream) {
+                    if self.streams.len() >= MAX_STREAMS {
+                        return Err(SessionError::TooManyStreams);
+                    }
+                    self.publish_without_create_stream += 1;
                 }
                 self.streams
                     .insert(message_stream, Some(Publish::Pending(stream_key.clone())));
@@ -1067,7 +1095,7 @@ mod tests {
     }
 
     /// Feeds every phase in `piece`-byte pieces, answering requests like the element would.
-    fn run(piece: usize) -> (Vec<SessionEvent>, Vec<Vec<u8>>) {
+    fn run(piece: usize) -> (Vec<SessionEvent>, Vec<Vec<u8>>, SessionObservations) {
         let (mut server, c2) = handshake();
         let mut client = Client::new();
         let mut phases = script(&mut client);
@@ -1092,12 +1120,20 @@ mod tests {
             }
             outputs.push(server.take_output());
         }
-        (events, outputs)
+        (events, outputs, server.observations())
     }
 
     #[test]
     fn full_publish_session() {
-        let (events, outputs) = run(usize::MAX);
+        let (events, outputs, observed) = run(usize::MAX);
+        // A well-behaved client: digest handshake (rml_rtmp's), one chunk size, no deviation.
+        assert_eq!(observed.handshake, Some(HandshakeKind::Digest));
+        assert_eq!(
+            (observed.chunk_sizes.count, observed.chunk_sizes.last),
+            (1, 4096)
+        );
+        assert_eq!(observed.window_ack_size, None);
+        assert_eq!(observed.deviations(), 0);
         let expected_events = vec![
             SessionEvent::HandshakeDone,
             SessionEvent::ConnectRequest {
@@ -1479,6 +1515,8 @@ mod tests {
             [SessionEvent::PublishRequest { stream_id: 7, .. }]
         ));
         server.accept_publish(7);
+        assert_eq!(server.observations().publish_without_create_stream, 1);
+        assert_eq!(server.observations().deviations(), 1);
         // GStreamer: closeStream and deleteStream on stream 0 with the key as argument.
         let mut input = client.command(0, "closeStream", Amf0Value::Null, vec![s("k")]);
         input.extend(client.command(0, "deleteStream", Amf0Value::Null, vec![s("k")]));
@@ -1508,7 +1546,9 @@ mod tests {
             &UserControlEvent::PingRequest(99).encode(),
         );
         input.extend(client.raw(2, 0, type_id::WINDOW_ACK_SIZE, 0, &1000u32.to_be_bytes()));
+        assert_eq!(server.observations().window_ack_size, None);
         server.handle_input(&input).unwrap();
+        assert_eq!(server.observations().window_ack_size, Some(1000));
         assert_eq!(
             client.replies(&server.take_output()),
             vec![Reply::User(UserControlEvent::PingResponse(99))]
