@@ -7,10 +7,11 @@
 //!
 //! The correction's rate is the estimated slope of the lag plus a bounded catch-up term that
 //! works off the remaining offset: small continuous adjustments, never a jump. Estimates too
-//! small to be told from jitter are not followed (a publisher on the same clock keeps its
-//! timestamps exactly), nor is anything before the publish first settles. A skew above
-//! [`MAX_SKEW`] is implausible for a clock (a broken encoder, or media sent faster than real
-//! time): it is reported once and only [`MAX_SKEW`] of it is corrected.
+//! small to be told from jitter, or from an encoder settling into its pace, are not followed
+//! (a publisher on the same clock keeps its timestamps exactly), nor is anything before the
+//! publish first settles. A skew above [`MAX_SKEW`] is implausible for a clock (a broken
+//! encoder, or media sent faster than real time): once it has lasted 10 s it is reported and
+//! only [`MAX_SKEW`] of it is followed; before, it is left alone.
 
 use super::correction::{Correction, MAX_RATE};
 use super::skew_estimator::SkewEstimator;
@@ -63,7 +64,9 @@ const SETTLING_NS: i64 = 5_000_000_000;
 /// alone) fits a steep "slope" over a handful of blocks; a 1 % clock has drifted 15 ms by then.
 const MIN_FOLLOW_SPAN_NS: i64 = 1_500_000_000;
 
-/// Blocks before a skew is called implausible (10 s): early fits are noisy.
+/// Blocks before a skew is called implausible (10 s): early fits are noisy. An implausible skew
+/// is only followed (capped) from then on: a file pushed faster than real time for a few
+/// seconds is not a clock, and its timestamps are left as they are.
 const PLAUSIBILITY_BLOCKS: usize = 40;
 
 /// Where the current estimate started: its first media time, the correction there, and (once
@@ -179,6 +182,15 @@ impl SkewCorrector {
         } else {
             SIGNIFICANT_DRIFT_NS
         };
+        let plausible =
+            measured.value.abs() <= MAX_SKEW || self.estimator.blocks() >= PLAUSIBILITY_BLOCKS;
+        if !plausible {
+            // Not yet a clock (see PLAUSIBILITY_BLOCKS): the correction holds its value.
+            self.following = None;
+            self.catching_up = false;
+            self.correction.set_rate(newest, 0.0);
+            return;
+        }
         let significant = span >= MIN_FOLLOW_SPAN_NS
             && measured.value.abs() * span as f64 >= needed
             && measured.agreement >= SIGNIFICANT_AGREEMENT
@@ -536,6 +548,10 @@ mod tests {
                 reports.push(ppm);
             }
             let correction = (sync.correct(m.media) - m.media) as f64;
+            // A few seconds of it (a file pushed faster than real time) are left alone.
+            if m.sent < 9 * S {
+                assert_eq!(correction, 0.0, "at {m:?}");
+            }
             if let Some((media, c)) = prev {
                 assert!((correction - c).abs() <= MAX_RATE * (m.media - media) as f64 + 1.0);
             }
@@ -543,7 +559,8 @@ mod tests {
         }
         assert_eq!(reports.len(), 1, "{reports:?}");
         assert!((reports[0] - 100_000.0).abs() < 1_000.0, "{reports:?}");
-        // Capped: about 2.5 % of 60 s at most, far from the 5.4 s of drift.
+        // Capped: about 2.5 % of the 50 s after the first 10 s at most, far from the 5.4 s of
+        // drift.
         let correction = -sync.correction_ms();
         assert!(
             correction > 1_000.0 && correction <= 60_000.0 * MAX_RATE,

@@ -14,10 +14,10 @@
 //! - the slope of the envelope is the median of the slopes between pairs of blocks (a robust
 //!   fit: a stall, a burst or a step in the network delay touches a few of the pairs, not the
 //!   median): every pair while there are under 20 s of blocks, then the pairs 10 s apart over
-//!   the last 60 s, refitted once a second; with it, how many pairs agree on its sign and,
-//!   while the fit is short, the slopes of the older and the newer half of the blocks, so that a clock's drift, which is linear, can be told from
-//!   noise, from a step and from a burst (an encoder's first frames sent as soon as it has
-//!   them, its lookahead flushed at the end), and
+//!   the last 60 s, refitted once a second. With it come how many pairs agree on its sign and,
+//!   while the fit is short, the slopes of the older and the newer half of the blocks, so that
+//!   a clock's drift, which is linear, can be told from noise, from a step and from a burst
+//!   (an encoder's first frames sent as soon as it has them, its lookahead flushed at the end);
 //! - its level at a given media time is the median of the last 10 s of blocks, each moved
 //!   there along that slope, so the estimate does not trail a drifting clock.
 
