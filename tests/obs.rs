@@ -559,10 +559,11 @@ fn assert_obs_report(rx: &Ingest) {
     // far below the 128 kbit/s onMetaData declares.
     let audio_bps: f64 = a.get("bitrate").unwrap();
     assert!(audio_bps < 0.25 * declared_audio, "{audio_bps} bit/s");
+    // Bitrates under 1 Mbit/s read in kbit/s.
     let audio_warning = format!(
-        "audio_0: {:.2} Mbit/s, onMetaData declared {:.2} Mbit/s",
-        audio_bps / 1e6,
-        declared_audio / 1e6
+        "audio_0: {:.0} kbit/s, onMetaData declared {:.0} kbit/s",
+        audio_bps / 1e3,
+        declared_audio / 1e3
     );
     assert_eq!(
         warnings.iter().filter(|w| **w == audio_warning).count(),
