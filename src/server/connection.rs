@@ -364,12 +364,12 @@ impl Connection {
                 }
                 Polled::Ready(verdict) => self.apply_connect(info, verdict, now),
                 Polled::Abandoned => {
-                    self.session.reject_connect(
-                        "NetConnection.Connect.Rejected",
-                        "the connect could not be decided",
-                    );
-                    self.info = Some(info);
-                    Some(Step::Close(CloseReason::ProtocolError))
+                    let rejection = Rejection {
+                        code: "NetConnection.Connect.Rejected",
+                        description: "the connect could not be decided".into(),
+                        reason: RefusalReason::AuthServiceUnavailable,
+                    };
+                    self.apply_connect(info, ConnectVerdict::Reject(rejection), now)
                 }
             },
             Waiting::Publish(stream_id, deferred) => match deferred.poll() {
