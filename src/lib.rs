@@ -33,7 +33,7 @@ gst::plugin_define!(
     "MPL-2.0",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    env!("RTMPSERVER_PACKAGE_ORIGIN"),
     env!("BUILD_REL_DATE")
 );
 

@@ -16,7 +16,7 @@ use super::failover_gate::FailoverGate;
 use super::ingest::AuthState;
 use super::outputs::{Outputs, TrackKey};
 use super::port::SharedPort;
-use super::publisher::PublishSlot;
+use super::publish_slot::PublishSlot;
 use super::settings::*;
 use crate::rtmp::{ChunkLimits, SessionConfig};
 use crate::server::{CloseReason, ProxyPolicy, ReconnectRequest, ServerConfig};

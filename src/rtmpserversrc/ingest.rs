@@ -17,8 +17,9 @@ use gst::subclass::prelude::*;
 use super::auth_service::{Action, Failure, Notice, Question, Verdict};
 use super::failover::Role;
 use super::publish_report::ConnectFacts;
+use super::publish_slot::PublishSlot;
 use super::publish_stats::{mask_key, PublishInfo};
-use super::publisher::{PublishConfig, PublishSlot, SessionPublisher};
+use super::publisher::{PublishConfig, SessionPublisher};
 use crate::auth::{self, AdobeAuth, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth};
 use crate::rtmp::Amf0Value;
 use crate::server::{

@@ -57,6 +57,7 @@ mod outputs;
 mod pad_queues;
 mod port;
 mod publish_report;
+mod publish_slot;
 mod publish_stats;
 mod publisher;
 mod settings;

@@ -3,13 +3,16 @@
 //! One accepted publish: turns RTMP media messages into timestamped buffers on the output pads.
 //!
 //! It runs on the connection's thread and owns its state: it parses the FLV tag (slicing, not
-//! copying), stamps the buffer and queues it for the track's pad thread (outputs.rs).
+//! copying), stamps the buffer and queues it for the track's pad thread (outputs.rs). Each job
+//! it ties together has a module of its own, the pure ones unit-tested without GStreamer: the
+//! timeline (timeline.rs) and clock skew (clock_sync.rs), track and caps discovery (tracks.rs),
+//! settle-and-hold (settle.rs), tags (tags.rs), statistics (publish_stats.rs), the publish
+//! report (publish_report/) and the handle the element keeps (publish_slot.rs).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use gst::prelude::*;
@@ -21,9 +24,10 @@ use super::failover::Role;
 use super::failover_gate::FailoverGate;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_report::{self, Media, PublishReport, TrackDescription};
-use super::publish_stats::{PublishInfo, PublishStats};
+use super::publish_slot::PublishSlot;
+use super::publish_stats::PublishStats;
 use super::settings::ClockSync;
-use super::settle::{should_settle, SettleFacts, SETTLE_WAIT};
+use super::settle::{should_settle, HeldMedia, SettleFacts, SETTLE_WAIT};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
 use super::timeline::Timeline;
 use super::tracks::{NotReady, Track, Tracks};
@@ -31,108 +35,6 @@ use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, V
 use crate::rtmp::{Amf0Value, SessionObservations};
 use crate::server::{CloseReason, MediaMessage, Publisher, ReconnectRequest};
 use crate::CAT;
-
-/// The element's handle on the live publish: lets a newer publisher of the same stream replace
-/// one that went silent.
-#[derive(Debug)]
-pub(super) struct PublishSlot {
-    pub connection_id: u64,
-    pub peer: SocketAddr,
-    pub info: PublishInfo,
-    /// The publisher's latest statistics (see publish_stats.rs), for the `stats` property.
-    pub snapshot: Mutex<Option<gst::Structure>>,
-    evicted: AtomicBool,
-    /// Why it was evicted: replaced by a newer publish, or the element stopping.
-    evicted_for: Mutex<Option<CloseReason>>,
-    last_activity_ms: AtomicU64,
-    epoch: Instant,
-    /// A drain asked this publisher to reconnect elsewhere; sent by its connection.
-    reconnect: Mutex<Option<ReconnectRequest>>,
-    reconnect_pending: AtomicBool,
-    /// The auth service wants to hear when this publish stops.
-    pub stopped_notice: Mutex<Option<super::auth_service::Notice>>,
-    /// With `failover`: primary or backup.
-    pub role: Option<Role>,
-}
-
-impl PublishSlot {
-    pub fn new(
-        connection_id: u64,
-        peer: SocketAddr,
-        epoch: Instant,
-        info: PublishInfo,
-        role: Option<super::failover::Role>,
-    ) -> Self {
-        let slot = PublishSlot {
-            connection_id,
-            peer,
-            info,
-            snapshot: Mutex::new(None),
-            evicted: AtomicBool::new(false),
-            evicted_for: Mutex::new(None),
-            last_activity_ms: AtomicU64::new(0),
-            epoch,
-            reconnect: Mutex::new(None),
-            reconnect_pending: AtomicBool::new(false),
-            stopped_notice: Mutex::new(None),
-            role,
-        };
-        slot.touch(Instant::now());
-        slot
-    }
-
-    fn touch(&self, now: Instant) {
-        let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        self.last_activity_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Time since the publisher last sent media. A publisher waiting for room in a full
-    /// queue is not silent: the element checks that its queues are empty too
-    /// (`Outputs::delivering`), which covers that wait.
-    pub fn silence(&self) -> Duration {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)))
-    }
-
-    /// Ends this publish from outside (the caller then shuts its connection down, which wakes
-    /// it): `reason` is what its publish-stopped message says.
-    pub fn evict(&self, reason: CloseReason) {
-        if let Ok(mut why) = self.evicted_for.lock() {
-            why.get_or_insert(reason);
-        }
-        self.evicted.store(true, Ordering::SeqCst);
-    }
-
-    /// Asks the publisher to reconnect elsewhere (drain); its connection sends it the next
-    /// time it runs (at its next message, or at once when the front door is told).
-    pub fn request_reconnect(&self, request: ReconnectRequest) {
-        if let Ok(mut slot) = self.reconnect.lock() {
-            *slot = Some(request);
-        }
-        self.reconnect_pending.store(true, Ordering::SeqCst);
-    }
-
-    fn take_reconnect(&self) -> Option<ReconnectRequest> {
-        // One atomic load per message when nothing is asked.
-        if !self.reconnect_pending.swap(false, Ordering::SeqCst) {
-            return None;
-        }
-        self.reconnect.lock().ok().and_then(|mut r| r.take())
-    }
-
-    fn evicted_for(&self) -> Option<CloseReason> {
-        if !self.evicted.load(Ordering::SeqCst) {
-            return None;
-        }
-        Some(
-            self.evicted_for
-                .lock()
-                .ok()
-                .and_then(|why| *why)
-                .unwrap_or(CloseReason::Replaced),
-        )
-    }
-}
 
 /// Per-publish settings, fixed when the publish is accepted.
 #[derive(Debug, Clone, Copy)]
@@ -168,9 +70,8 @@ pub(super) struct SessionPublisher {
     /// The latest onMetaData, for the pads' tags.
     metadata: Option<StreamMetadata>,
     settled: bool,
-    first_media: Option<Instant>,
-    pending: VecDeque<(TrackKey, gst::Buffer)>,
-    pending_bytes: usize,
+    /// Media that arrived before the pads were exposed (settle.rs).
+    held: HeldMedia<(TrackKey, gst::Buffer)>,
     failed: Option<CloseReason>,
     stats: PublishStats,
     /// Media arrived since the last statistics snapshot.
@@ -204,9 +105,7 @@ impl SessionPublisher {
             expect_audio: None,
             metadata: None,
             settled: false,
-            first_media: None,
-            pending: VecDeque::new(),
-            pending_bytes: 0,
+            held: HeldMedia::new(),
             failed: None,
             stats: PublishStats::new(Instant::now()),
             snapshot_stale: false,
@@ -676,9 +575,7 @@ impl SessionPublisher {
         if self.settled {
             self.push(key, buffer);
         } else {
-            self.first_media.get_or_insert_with(Instant::now);
-            self.pending.push_back((key, buffer));
-            self.pending_bytes = self.pending_bytes.saturating_add(size);
+            self.held.hold((key, buffer), size, Instant::now());
         }
     }
 
@@ -762,8 +659,8 @@ impl SessionPublisher {
             has_audio: known(false, &self.tracks),
             expect_video: self.expect_video,
             expect_audio: self.expect_audio,
-            first_media: self.first_media,
-            pending_bytes: self.pending_bytes as u64,
+            first_media: self.held.first_arrival(),
+            pending_bytes: self.held.bytes(),
             max_pending_bytes: self.config.output.max_pending_bytes,
         };
         if !should_settle(&facts, now, force) {
@@ -783,10 +680,10 @@ impl SessionPublisher {
             self.open_output(key);
         }
         self.element.imp().outputs.no_more_pads_once(&self.element);
-        while let Some((key, buffer)) = self.pending.pop_front() {
+        let held: Vec<_> = self.held.release().collect();
+        for (key, buffer) in held {
             self.push(key, buffer);
         }
-        self.pending_bytes = 0;
         let tracks = self
             .tracks
             .iter()
@@ -843,7 +740,7 @@ impl Publisher for SessionPublisher {
         let settle = if self.settled {
             None
         } else {
-            self.first_media.map(|first| first + SETTLE_WAIT)
+            self.held.first_arrival().map(|first| first + SETTLE_WAIT)
         };
         let snapshot = self
             .snapshot_stale

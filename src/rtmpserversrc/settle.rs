@@ -6,6 +6,7 @@
 //! Pads are added once, together, so muxers see every pad before the first buffer. Media that
 //! arrives before is held back (bounded by `max-queue-bytes`).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// How long to wait for a publisher's second track before exposing only the first.
@@ -47,9 +48,68 @@ pub(super) fn should_settle(facts: &SettleFacts, now: Instant, force: bool) -> b
     announced || waited || force || facts.pending_bytes >= facts.max_pending_bytes
 }
 
+/// Media held back until the pads are exposed, in arrival order (generic so it is tested
+/// without GStreamer: the publisher holds `(track, buffer)`).
+#[derive(Debug)]
+pub(super) struct HeldMedia<T> {
+    items: VecDeque<T>,
+    bytes: u64,
+    first: Option<Instant>,
+}
+
+impl<T> HeldMedia<T> {
+    pub fn new() -> Self {
+        HeldMedia {
+            items: VecDeque::new(),
+            bytes: 0,
+            first: None,
+        }
+    }
+
+    /// Holds one coded frame of `size` payload bytes that arrived at `now`.
+    pub fn hold(&mut self, item: T, size: usize, now: Instant) {
+        self.first.get_or_insert(now);
+        self.items.push_back(item);
+        self.bytes = self.bytes.saturating_add(size as u64);
+    }
+
+    /// When the first held frame arrived: the settle wait counts from there.
+    pub fn first_arrival(&self) -> Option<Instant> {
+        self.first
+    }
+
+    /// Payload bytes held, against `max-queue-bytes`.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Everything held, oldest first; nothing is held afterwards.
+    pub fn release(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.bytes = 0;
+        self.items.drain(..)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_media_keeps_order_counts_bytes_and_remembers_the_first_arrival() {
+        let start = Instant::now();
+        let mut held = HeldMedia::new();
+        assert_eq!(held.first_arrival(), None);
+        held.hold("v0", 1000, start);
+        held.hold("a0", 200, start + Duration::from_millis(5));
+        held.hold("v1", 300, start + Duration::from_millis(33));
+        assert_eq!(held.bytes(), 1500);
+        assert_eq!(held.first_arrival(), Some(start));
+        assert_eq!(held.release().collect::<Vec<_>>(), ["v0", "a0", "v1"]);
+        assert_eq!(held.bytes(), 0);
+        assert_eq!(held.release().count(), 0);
+        // The settle wait still counts from the first frame ever held.
+        assert_eq!(held.first_arrival(), Some(start));
+    }
 
     fn facts(has_video: bool, has_audio: bool) -> SettleFacts {
         SettleFacts {
