@@ -36,15 +36,30 @@ impl Recording {
 
     /// `video` links the video pad to the muxer named `mux`.
     fn start_with(name: &str, extension: &str, video: &str) -> Recording {
+        Self::launch(name, extension, |path| {
+            format!(
+                "src.video_0 ! queue ! {video} name=mux ! filesink location={path} \
+                 src.audio_0 ! queue ! aacparse ! mux."
+            )
+        })
+    }
+
+    /// Audio-only publishers (a radio stream): `src.audio_0 ! aacparse ! matroskamux`.
+    fn start_audio_only(name: &str) -> Recording {
+        Self::launch(name, "mka", |path| {
+            format!("src.audio_0 ! queue ! aacparse ! matroskamux ! filesink location={path}")
+        })
+    }
+
+    /// `branches` gets the recording's path and links the element's pads.
+    fn launch(name: &str, extension: &str, branches: impl Fn(&str) -> String) -> Recording {
         init();
         let path = tmp_path(&format!("failover-{name}.{extension}"));
         let _ = std::fs::remove_file(&path);
         let description = format!(
             "rtmpserversrc name=src address=127.0.0.1 port=0 application=live stream-key=KEY \
-             failover=true failover-timeout={FAILOVER_TIMEOUT_MS} eos-on-disconnect=true \
-             src.video_0 ! queue ! {video} name=mux ! filesink location={} \
-             src.audio_0 ! queue ! aacparse ! mux.",
-            path.display()
+             failover=true failover-timeout={FAILOVER_TIMEOUT_MS} eos-on-disconnect=true {}",
+            branches(&path.display().to_string())
         );
         let pipeline = gst::parse::launch(&description)
             .unwrap()
@@ -357,6 +372,70 @@ fn a_killed_primary_is_replaced_by_the_backup_and_returns_at_its_keyframe() {
     // Audio goes on through both switches.
     assert!(audio.last().unwrap() - audio.first().unwrap() > 28_000.0);
     assert!(largest_step(&audio) <= FAILOVER_TIMEOUT_MS as f64 + FRAME_MS + 25.0);
+}
+
+/// A radio stream: audio-only primary and backup. The primary is killed and restarted; without
+/// video there is no keyframe to wait for, so the backup shows at once and the primary returns
+/// at its first frame that is not behind what played.
+#[test]
+fn an_audio_only_primary_is_replaced_and_returns() {
+    let clip = clip_audio_only(12);
+    let rec = Recording::start_audio_only("audio-only");
+    let active =
+        |role: &str| rec.stats().get::<String>("failover-active").ok() == Some(role.into());
+    let start = Instant::now();
+    let mut primary = publish(&clip, &rec.url(false), None);
+    let backup = publish(&clip, &rec.url(true), None);
+    assert!(
+        wait_until(Duration::from_secs(10), || active("primary")),
+        "{:?}",
+        rec.stats()
+    );
+    assert!(wait_until(Duration::from_secs(5), || rec
+        .stats()
+        .get::<bool>("backup-publishing")
+        .unwrap_or(false)));
+    sleep_until(start + Duration::from_secs(4));
+    primary.kill().unwrap();
+    let _ = primary.wait();
+    assert!(wait_until(Duration::from_secs(3), || active("backup")));
+    sleep_until(start + Duration::from_secs(7));
+    // It outlasts the backup (12 s), so the end is no switch back.
+    let restarted = publish(&clip, &rec.url(false), Some(7));
+    assert!(
+        wait_until(Duration::from_secs(5), || active("primary")),
+        "the audio-only primary did not come back: {:?}",
+        rec.stats()
+    );
+    let (ok, err) = wait_child(backup, Duration::from_secs(30));
+    assert!(ok, "backup ffmpeg failed: {err}");
+    let (ok, err) = wait_child(restarted, Duration::from_secs(30));
+    assert!(ok, "restarted primary ffmpeg failed: {err}");
+    let (path, messages) = rec.finish(Duration::from_secs(10));
+
+    let switches = switches(&messages);
+    assert_eq!(switches.len(), 3, "{switches:?}");
+    assert_eq!(switches[0].0, "primary");
+    assert_eq!(
+        (switches[1].0.as_str(), switches[1].1.as_str()),
+        ("backup", "disconnected")
+    );
+    assert_eq!(
+        (switches[2].0.as_str(), switches[2].1.as_str()),
+        ("primary", "primary back")
+    );
+    let errors = decode_errors(&path);
+    assert!(errors.is_empty(), "{errors}");
+    let audio = pts_ms(&path, "a");
+    // The primary until 4 s, the backup until ~7 s, the primary again to ~14 s; no hole of
+    // more than two AAC frames at either switch.
+    let span = audio.last().unwrap() - audio.first().unwrap();
+    assert!(span > 13_000.0, "audio spans {span:.0} ms");
+    let step = largest_step(&audio);
+    assert!(
+        step <= 50.0,
+        "largest step between audio frames: {step:.0} ms"
+    );
 }
 
 /// A backup at another resolution: caps change at the switch and the recording plays through.

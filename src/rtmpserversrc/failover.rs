@@ -56,7 +56,10 @@ pub(super) enum Kind {
     },
     Audio,
     /// A track's configuration (caps): the latest one per track is replayed at a switch.
-    Config,
+    /// `video`: of a video track, so a publisher is known to send video before its first frame.
+    Config {
+        video: bool,
+    },
 }
 
 /// One piece of a publisher's output for one track.
@@ -202,13 +205,13 @@ impl<T: Clone> Arbiter<T> {
     /// One item of the publisher of `role`, in its arrival order.
     pub fn media(&mut self, role: Role, item: Item<T>, now: Instant) -> Vec<Out<T>> {
         let mut out = Vec::new();
-        let is_buffer = !matches!(item.kind, Kind::Config);
+        let is_buffer = !matches!(item.kind, Kind::Config { .. });
         {
             let source = &mut self.sources[role.index()];
             if is_buffer {
                 source.last_media = Some(now);
             }
-            if matches!(item.kind, Kind::Video { .. }) {
+            if matches!(item.kind, Kind::Video { .. } | Kind::Config { video: true }) {
                 source.has_video = true;
             }
         }
@@ -244,23 +247,31 @@ impl<T: Clone> Arbiter<T> {
             }
         }
         if self.active == Some(role) {
-            if let Kind::Config = item.kind {
+            if let Kind::Config { .. } = item.kind {
                 self.sources[role.index()]
                     .config
                     .insert(item.track, item.clone());
             }
             self.emit(role, item, &mut out);
         } else {
+            // A source without video switches at any frame: a failover that waits for it, or
+            // the primary's return once its audio is not behind what the pads played (a
+            // primary back from a stall first sends its backlog).
+            let audio_only = !self.sources[role.index()].has_video && is_buffer;
+            let due = match self.switch_at_keyframe {
+                Some((target, reason)) if audio_only && target == role => Some(reason),
+                Some(_) => None,
+                None => (audio_only
+                    && role == Role::Primary
+                    && self.failback
+                    && self.primary_healthy(now)
+                    && self.is_current_audio(&item))
+                .then_some("primary back"),
+            };
             self.hold(role, item);
-            // A source without video switches at any frame.
-            let source = &self.sources[role.index()];
-            if !source.has_video && is_buffer {
-                if let Some((target, reason)) = self.switch_at_keyframe {
-                    if target == role {
-                        self.switch_at_keyframe = None;
-                        self.switch_to(role, reason, &mut out);
-                    }
-                }
+            if let Some(reason) = due {
+                self.switch_at_keyframe = None;
+                self.switch_to(role, reason, &mut out);
             }
         }
         out
@@ -274,6 +285,19 @@ impl<T: Clone> Arbiter<T> {
         let shift = self.active.map_or(0, |a| self.sources[a.index()].shift_ns);
         self.last_video_out
             .is_none_or(|last| time + self.frame_ns + shift >= last)
+    }
+
+    /// Whether an audio frame of the primary, without video, is about as recent as what its
+    /// track played (on the output's time axis: its own time, shifted as when it last showed).
+    /// Two encoders' timelines differ by their start leads (tens of ms), so "about" allows half
+    /// the failover timeout; a backlog after a stall starts at least the timeout behind. What
+    /// the switch then replays that the pads already played is dropped (`emit`).
+    fn is_current_audio(&self, item: &Item<T>) -> bool {
+        let shift = self.sources[Role::Primary.index()].shift_ns;
+        let slack = self.timeout.as_nanos() as u64 / 2;
+        self.last_audio_out
+            .get(&item.track)
+            .is_none_or(|&last| item.time + shift + slack > last)
     }
 
     fn primary_healthy(&self, now: Instant) -> bool {
@@ -370,7 +394,7 @@ impl<T: Clone> Arbiter<T> {
         let shift = self.sources[role.index()].shift_ns;
         let time = item.time + shift;
         match item.kind {
-            Kind::Config => {
+            Kind::Config { .. } => {
                 out.push(Out::Push {
                     item,
                     shift_ns: 0,
@@ -418,7 +442,7 @@ impl<T: Clone> Arbiter<T> {
         let max = self.max_held_bytes;
         let source = &mut self.sources[role.index()];
         match item.kind {
-            Kind::Config => {
+            Kind::Config { .. } => {
                 source.config.insert(item.track, item);
             }
             Kind::Video { keyframe: true } => {
@@ -474,7 +498,8 @@ mod tests {
     fn config(track: u32, payload: &'static str) -> Item<&'static str> {
         Item {
             track,
-            kind: Kind::Config,
+            // As in video() and audio(): track 0 is video.
+            kind: Kind::Config { video: track == 0 },
             time: 0,
             pts: 0,
             bytes: 0,
@@ -756,6 +781,140 @@ mod tests {
             .map(|(_, t, _)| *t)
             .collect();
         assert!(times.windows(2).all(|w| w[1] > w[0]));
+    }
+
+    /// Audio-only publishers (radio): audio every 20 ms, the backup 5 ms after the primary.
+    fn audio_feed(f: &mut Feed, role: Role, from_ms: u64, to_ms: u64, arrival_lag_ms: u64) {
+        for t in (from_ms..to_ms).step_by(20) {
+            let out = f.arbiter.media(role, audio(t), f.at(t + arrival_lag_ms));
+            f.out.extend(pushed(&out));
+        }
+    }
+
+    fn switches(out: &[(String, u64, bool)]) -> Vec<&str> {
+        out.iter()
+            .filter(|(w, _, _)| w.starts_with("switch"))
+            .map(|(w, _, _)| w.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn an_audio_only_primary_fails_over_and_back_at_any_frame() {
+        let mut f = Feed::new();
+        for t in (0..1000).step_by(20) {
+            audio_feed(&mut f, Role::Primary, t, t + 20, 0);
+            audio_feed(&mut f, Role::Backup, t, t + 20, 5);
+        }
+        let out = f.arbiter.disconnected(Role::Primary, f.at(1000));
+        f.out.extend(pushed(&out));
+        assert_eq!(f.arbiter.active(), Some(Role::Backup));
+        audio_feed(&mut f, Role::Backup, 1000, 2000, 5);
+        // The primary's encoder restarts; its first frame comes after what the backup played.
+        f.arbiter.connected(Role::Primary, f.at(2000));
+        for t in (2000..3000).step_by(20) {
+            audio_feed(&mut f, Role::Backup, t, t + 20, 5);
+            audio_feed(&mut f, Role::Primary, t + 10, t + 30, 0);
+        }
+        assert_eq!(f.arbiter.active(), Some(Role::Primary));
+        assert_eq!(
+            switches(&f.out),
+            ["switch-primary", "switch-backup", "switch-primary"]
+        );
+        // Audio time never runs back and has no hole longer than a frame and a half.
+        let times: Vec<u64> = f
+            .out
+            .iter()
+            .filter(|(w, _, _)| w == "a")
+            .map(|(_, t, _)| *t)
+            .collect();
+        assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+        assert!(times.windows(2).all(|w| w[1] - w[0] <= 30), "{times:?}");
+        assert!(*times.last().unwrap() >= 2980);
+    }
+
+    #[test]
+    fn an_audio_only_primary_back_from_a_stall_returns_once_it_caught_up() {
+        let mut f = Feed::new();
+        audio_feed(&mut f, Role::Primary, 0, 1000, 0);
+        audio_feed(&mut f, Role::Backup, 0, 1000, 5);
+        // The primary stalls at 1 s; the backup takes over once it has been silent 1 s.
+        audio_feed(&mut f, Role::Backup, 1000, 3000, 5);
+        assert_eq!(f.arbiter.active(), Some(Role::Backup));
+        // At 3 s the primary sends its backlog (1000..3000 ms) at once, then goes on live.
+        // What played last is the backup's 2980 ms: the backlog up to half the timeout
+        // before it does not bring the primary back.
+        let backlog = |f: &mut Feed, from: u64, to: u64| {
+            for t in (from..to).step_by(20) {
+                let out = f.arbiter.media(Role::Primary, audio(t), f.at(3000));
+                f.out.extend(pushed(&out));
+            }
+        };
+        backlog(&mut f, 1000, 2480);
+        assert_eq!(
+            f.arbiter.active(),
+            Some(Role::Backup),
+            "the backlog is behind what played: no switch yet"
+        );
+        backlog(&mut f, 2480, 3000);
+        assert_eq!(f.arbiter.active(), Some(Role::Primary));
+        for t in (3000..3500).step_by(20) {
+            audio_feed(&mut f, Role::Backup, t, t + 20, 5);
+            audio_feed(&mut f, Role::Primary, t, t + 20, 1);
+        }
+        assert_eq!(f.arbiter.active(), Some(Role::Primary));
+        assert_eq!(
+            switches(&f.out),
+            ["switch-primary", "switch-backup", "switch-primary"]
+        );
+        // Nothing played twice, no hole past a frame (the backlog the backup already
+        // covered is dropped), up to the end.
+        let times: Vec<u64> = f
+            .out
+            .iter()
+            .filter(|(w, _, _)| w == "a")
+            .map(|(_, t, _)| *t)
+            .collect();
+        assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+        assert!(times.windows(2).all(|w| w[1] - w[0] <= 20), "{times:?}");
+        assert_eq!(*times.last().unwrap(), 3480);
+    }
+
+    #[test]
+    fn an_audio_only_primary_without_failback_stays_replaced() {
+        let mut f = Feed::new();
+        f.arbiter = Arbiter::new(Duration::from_millis(1000), false, 1 << 20);
+        f.arbiter.connected(Role::Primary, f.t0);
+        f.arbiter.connected(Role::Backup, f.t0);
+        audio_feed(&mut f, Role::Primary, 0, 500, 0);
+        audio_feed(&mut f, Role::Backup, 0, 500, 5);
+        let _ = f.arbiter.disconnected(Role::Primary, f.at(500));
+        f.arbiter.connected(Role::Primary, f.at(600));
+        audio_feed(&mut f, Role::Backup, 500, 1500, 5);
+        audio_feed(&mut f, Role::Primary, 600, 1500, 0);
+        assert_eq!(f.arbiter.active(), Some(Role::Backup));
+    }
+
+    #[test]
+    fn a_video_publisher_is_not_taken_for_audio_only_before_its_first_frame() {
+        let mut f = Feed::new();
+        for n in 0..40 {
+            f.frame(Role::Primary, n, n * 1000 / 30);
+            f.frame(Role::Backup, n, n * 1000 / 30 + 5);
+        }
+        let _ = f.arbiter.disconnected(Role::Primary, f.at(1400));
+        assert_eq!(f.arbiter.active(), Some(Role::Backup));
+        // The reconnected primary's video caps come first, then audio before its keyframe:
+        // it must wait for the keyframe, not return at the audio.
+        f.arbiter.connected(Role::Primary, f.at(2000));
+        let _ = f
+            .arbiter
+            .media(Role::Primary, config(0, "caps"), f.at(2000));
+        let _ = f.arbiter.media(Role::Primary, audio(2000), f.at(2000));
+        assert_eq!(f.arbiter.active(), Some(Role::Backup));
+        let _ = f
+            .arbiter
+            .media(Role::Primary, video(2010, true), f.at(2010));
+        assert_eq!(f.arbiter.active(), Some(Role::Primary));
     }
 
     #[test]

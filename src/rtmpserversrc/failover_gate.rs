@@ -83,7 +83,9 @@ impl FailoverGate {
     ) -> Result<(), gst::FlowError> {
         let item = Item {
             track: track_id(key),
-            kind: Kind::Config,
+            kind: Kind::Config {
+                video: matches!(key, TrackKey::Video(_)),
+            },
             time: 0,
             pts: 0,
             bytes: 0,
