@@ -247,6 +247,23 @@ fn switches(messages: &[gst::Structure]) -> Vec<(String, String, u64)> {
 
 /// A 720p clip and, for the different-resolution case, the same content at 480p with its own
 /// encoder settings (a different codec configuration).
+/// The switches were: to the primary (first publisher), to the backup for `reason`, back to
+/// the primary; returns them.
+fn assert_out_and_back(messages: &[gst::Structure], reason: &str) -> Vec<(String, String, u64)> {
+    let switches = switches(messages);
+    assert_eq!(switches.len(), 3, "{switches:?}");
+    assert_eq!(switches[0].0, "primary");
+    assert_eq!(
+        (switches[1].0.as_str(), switches[1].1.as_str()),
+        ("backup", reason)
+    );
+    assert_eq!(
+        (switches[2].0.as_str(), switches[2].1.as_str()),
+        ("primary", "primary back")
+    );
+    switches
+}
+
 fn clip_480p(seconds: u32) -> PathBuf {
     let t = seconds.to_string();
     media(
@@ -353,18 +370,8 @@ fn a_killed_primary_is_replaced_by_the_backup_and_returns_at_its_keyframe() {
     assert!(ok, "restarted primary ffmpeg failed: {err}");
     let (path, messages) = rec.finish(Duration::from_secs(10));
 
-    let switches = switches(&messages);
-    assert_eq!(switches.len(), 3, "{switches:?}");
-    assert_eq!(switches[0].0, "primary");
-    assert_eq!(
-        (switches[1].0.as_str(), switches[1].1.as_str()),
-        ("backup", "disconnected")
-    );
+    let switches = assert_out_and_back(&messages, "disconnected");
     assert!(switches[1].2 <= FAILOVER_TIMEOUT_MS + FRAME_MS as u64 + 1);
-    assert_eq!(
-        (switches[2].0.as_str(), switches[2].1.as_str()),
-        ("primary", "primary back")
-    );
     let (video, audio) = assert_continuous(&path);
     // About 32 s of video: the primary until 10 s, the backup until ~20 s, the primary again.
     let span = video.last().unwrap() - video.first().unwrap();
@@ -413,17 +420,7 @@ fn an_audio_only_primary_is_replaced_and_returns() {
     assert!(ok, "restarted primary ffmpeg failed: {err}");
     let (path, messages) = rec.finish(Duration::from_secs(10));
 
-    let switches = switches(&messages);
-    assert_eq!(switches.len(), 3, "{switches:?}");
-    assert_eq!(switches[0].0, "primary");
-    assert_eq!(
-        (switches[1].0.as_str(), switches[1].1.as_str()),
-        ("backup", "disconnected")
-    );
-    assert_eq!(
-        (switches[2].0.as_str(), switches[2].1.as_str()),
-        ("primary", "primary back")
-    );
+    assert_out_and_back(&messages, "disconnected");
     let errors = decode_errors(&path);
     assert!(errors.is_empty(), "{errors}");
     let audio = pts_ms(&path, "a");

@@ -554,6 +554,15 @@ mod tests {
             self.t0 + Duration::from_millis(ms)
         }
 
+        /// Output times (ms) of what was pushed with this payload.
+        fn times(&self, payload: &str) -> Vec<u64> {
+            self.out
+                .iter()
+                .filter(|(w, _, _)| w == payload)
+                .map(|(_, t, _)| *t)
+                .collect()
+        }
+
         fn frame(&mut self, role: Role, n: u64, arrival_ms: u64) {
             let now = self.at(arrival_ms);
             let time = n * 1000 / 30;
@@ -617,12 +626,7 @@ mod tests {
         let last_before = *before.last().unwrap();
         assert_eq!((last_before, *first_time), (1466, 2000));
         // Time never runs back, and the largest step is a frame, apart from the switch itself.
-        let times: Vec<u64> = f
-            .out
-            .iter()
-            .filter(|(w, _, _)| w == "v")
-            .map(|(_, t, _)| *t)
-            .collect();
+        let times = f.times("v");
         assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
         let steps = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
         assert!(steps <= 1000 + 34, "largest step {steps} ms");
@@ -774,12 +778,7 @@ mod tests {
             .unwrap();
         assert_eq!(f.out[last_switch].0, "switch-primary");
         assert_eq!(f.out[last_switch + 1].1, 5000);
-        let times: Vec<u64> = f
-            .out
-            .iter()
-            .filter(|(w, _, _)| w == "v")
-            .map(|(_, t, _)| *t)
-            .collect();
+        let times = f.times("v");
         assert!(times.windows(2).all(|w| w[1] > w[0]));
     }
 
@@ -796,6 +795,23 @@ mod tests {
             .filter(|(w, _, _)| w.starts_with("switch"))
             .map(|(w, _, _)| w.as_str())
             .collect()
+    }
+
+    /// The primary shows again after one switch to the backup and back; audio time only
+    /// moves forward, by at most `max_step_ms`. Returns the audio output times.
+    fn assert_audio_out_and_back(f: &Feed, max_step_ms: u64) -> Vec<u64> {
+        assert_eq!(f.arbiter.active(), Some(Role::Primary));
+        assert_eq!(
+            switches(&f.out),
+            ["switch-primary", "switch-backup", "switch-primary"]
+        );
+        let times = f.times("a");
+        assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] <= max_step_ms),
+            "{times:?}"
+        );
+        times
     }
 
     #[test]
@@ -815,20 +831,8 @@ mod tests {
             audio_feed(&mut f, Role::Backup, t, t + 20, 5);
             audio_feed(&mut f, Role::Primary, t + 10, t + 30, 0);
         }
-        assert_eq!(f.arbiter.active(), Some(Role::Primary));
-        assert_eq!(
-            switches(&f.out),
-            ["switch-primary", "switch-backup", "switch-primary"]
-        );
         // Audio time never runs back and has no hole longer than a frame and a half.
-        let times: Vec<u64> = f
-            .out
-            .iter()
-            .filter(|(w, _, _)| w == "a")
-            .map(|(_, t, _)| *t)
-            .collect();
-        assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
-        assert!(times.windows(2).all(|w| w[1] - w[0] <= 30), "{times:?}");
+        let times = assert_audio_out_and_back(&f, 30);
         assert!(*times.last().unwrap() >= 2980);
     }
 
@@ -861,21 +865,9 @@ mod tests {
             audio_feed(&mut f, Role::Backup, t, t + 20, 5);
             audio_feed(&mut f, Role::Primary, t, t + 20, 1);
         }
-        assert_eq!(f.arbiter.active(), Some(Role::Primary));
-        assert_eq!(
-            switches(&f.out),
-            ["switch-primary", "switch-backup", "switch-primary"]
-        );
         // Nothing played twice, no hole past a frame (the backlog the backup already
         // covered is dropped), up to the end.
-        let times: Vec<u64> = f
-            .out
-            .iter()
-            .filter(|(w, _, _)| w == "a")
-            .map(|(_, t, _)| *t)
-            .collect();
-        assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
-        assert!(times.windows(2).all(|w| w[1] - w[0] <= 20), "{times:?}");
+        let times = assert_audio_out_and_back(&f, 20);
         assert_eq!(*times.last().unwrap(), 3480);
     }
 
