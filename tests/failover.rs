@@ -265,44 +265,13 @@ fn assert_out_and_back(messages: &[gst::Structure], reason: &str) -> Vec<(String
 }
 
 fn clip_480p(seconds: u32) -> PathBuf {
-    let t = seconds.to_string();
-    media(
-        &format!("h264_aac_480p_{seconds}s.flv"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=854x480:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=660:sample_rate=48000",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "2",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-b:v",
-            "1M",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-b:a",
-            "128k",
-        ],
-    )
+    LavfiClip::new(&format!("h264_aac_480p_{seconds}s.flv"), seconds)
+        .video("854x480")
+        .sine(660)
+        .x264(2, 60, true)
+        .output(&["-b:v", "1M"])
+        .aac(true, "128k")
+        .make()
 }
 
 fn assert_continuous(path: &Path) -> (Vec<f64>, Vec<f64>) {

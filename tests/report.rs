@@ -27,47 +27,13 @@ const KEY: &str = "report-key";
 /// 4 s of 640x360 at 30 fps, a keyframe every 30 frames exactly, B-frames, CBR-ish 800 kbit/s,
 /// and AAC at 48 kHz; made with Debian's FFmpeg 5.1.
 fn clip_h264_aac_gop30() -> PathBuf {
-    media(
-        "report_h264_aac_gop30_4s.flv",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "2",
-            "-g",
-            "30",
-            "-keyint_min",
-            "30",
-            "-sc_threshold",
-            "0",
-            "-b:v",
-            "800k",
-            "-maxrate",
-            "800k",
-            "-bufsize",
-            "400k",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-b:a",
-            "128k",
-        ],
-    )
+    LavfiClip::new("report_h264_aac_gop30_4s.flv", 4)
+        .video("640x360")
+        .sine(440)
+        .x264(2, 30, true)
+        .output(&["-b:v", "800k", "-maxrate", "800k", "-bufsize", "400k"])
+        .aac(true, "128k")
+        .make()
 }
 
 #[test]

@@ -50,42 +50,19 @@ const LATENCY_MS: u64 = 200;
 /// delay the session started with, see docs/DESIGN.md). The streams are shifted to start
 /// together (`setts=ts=TS-STARTPTS`), so the 50 ms budget measures the clock handling.
 fn clip() -> PathBuf {
-    let t = SECONDS.to_string();
-    media(
-        &format!("timing_aligned_{SECONDS}s.flv"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "0",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-            "-b:v",
-            "500k",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
+    LavfiClip::new(&format!("timing_aligned_{SECONDS}s.flv"), SECONDS)
+        .video("640x360")
+        .sine(440)
+        .x264(0, 60, false)
+        .output(&["-b:v", "500k"])
+        .aac(false, "64k")
+        .output(&[
             "-bsf:v",
             "setts=ts=TS-STARTPTS",
             "-bsf:a",
             "setts=ts=TS-STARTPTS",
-        ],
-    )
+        ])
+        .make()
 }
 
 /// One buffer as it left the element, reached its sink and was rendered (running times).

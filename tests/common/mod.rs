@@ -73,90 +73,104 @@ pub fn media(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
 
 /// `seconds` of 1280x720 30 fps H.264 with B-frames, a keyframe every 2 s, and AAC 48 kHz stereo.
 pub fn clip_h264_aac(seconds: u32) -> PathBuf {
-    let t = seconds.to_string();
-    media(
-        &format!("h264_aac_{seconds}s.flv"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "2",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-b:v",
-            "2M",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-b:a",
-            "128k",
-        ],
-    )
+    LavfiClip::new(&format!("h264_aac_{seconds}s.flv"), seconds)
+        .video("1280x720")
+        .sine(440)
+        .x264(2, 60, true)
+        .output(&["-b:v", "2M"])
+        .aac(true, "128k")
+        .make()
 }
 
 pub fn clip_video_only(seconds: u32) -> PathBuf {
-    let t = seconds.to_string();
-    media(
-        &format!("h264_only_{seconds}s.flv"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "2",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-        ],
-    )
+    LavfiClip::new(&format!("h264_only_{seconds}s.flv"), seconds)
+        .video("640x360")
+        .x264(2, 60, false)
+        .make()
 }
 
 pub fn clip_audio_only(seconds: u32) -> PathBuf {
-    let t = seconds.to_string();
-    media(
-        &format!("aac_only_{seconds}s.flv"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            &t,
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-b:a",
-            "128k",
-        ],
-    )
+    LavfiClip::new(&format!("aac_only_{seconds}s.flv"), seconds)
+        .sine(440)
+        .aac(true, "128k")
+        .make()
+}
+
+/// A clip of FFmpeg's lavfi test sources (`testsrc2` at 30 fps, a sine), encoded once with
+/// Debian's ffmpeg and cached by name (see [`media`]): the suites' clips differ only in these
+/// knobs. Output options come in the order they are added.
+pub struct LavfiClip {
+    name: String,
+    seconds: u32,
+    inputs: Vec<String>,
+    output: Vec<String>,
+}
+
+impl LavfiClip {
+    pub fn new(name: &str, seconds: u32) -> Self {
+        LavfiClip {
+            name: name.to_string(),
+            seconds,
+            inputs: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+
+    /// `testsrc2` at `size` (e.g. "1280x720"), 30 fps.
+    pub fn video(mut self, size: &str) -> Self {
+        self.inputs.push(format!("testsrc2=size={size}:rate=30"));
+        self
+    }
+
+    /// A sine of `hz` at 48 kHz.
+    pub fn sine(mut self, hz: u32) -> Self {
+        self.inputs
+            .push(format!("sine=frequency={hz}:sample_rate=48000"));
+        self
+    }
+
+    /// libx264 (veryfast, yuv420p) with `bframes` B-frames and a keyframe every `gop` frames;
+    /// `fixed_gop`: exactly every `gop` (no scene-cut or earlier keyframes).
+    pub fn x264(self, bframes: u32, gop: u32, fixed_gop: bool) -> Self {
+        let (b, g) = (bframes.to_string(), gop.to_string());
+        let clip = self.output(&[
+            "-c:v", "libx264", "-preset", "veryfast", "-bf", &b, "-g", &g,
+        ]);
+        let clip = if fixed_gop {
+            clip.output(&["-keyint_min", &g, "-sc_threshold", "0"])
+        } else {
+            clip
+        };
+        clip.output(&["-pix_fmt", "yuv420p"])
+    }
+
+    /// AAC at `bitrate` (e.g. "128k"), forced to stereo if `stereo`.
+    pub fn aac(self, stereo: bool, bitrate: &str) -> Self {
+        let clip = self.output(&["-c:a", "aac"]);
+        let clip = if stereo {
+            clip.output(&["-ac", "2"])
+        } else {
+            clip
+        };
+        clip.output(&["-b:a", bitrate])
+    }
+
+    /// More output options, as given.
+    pub fn output(mut self, args: &[&str]) -> Self {
+        self.output.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn make(self) -> PathBuf {
+        let mut args: Vec<String> = Vec::new();
+        for input in &self.inputs {
+            args.extend(["-f", "lavfi", "-i", input].map(String::from));
+        }
+        args.extend(["-t".to_string(), self.seconds.to_string()]);
+        args.extend(self.output);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        media(&self.name, &args)
+    }
 }
 
 /// One packet: timestamps in milliseconds, payload MD5 in hex.
