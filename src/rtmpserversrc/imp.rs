@@ -939,12 +939,12 @@ impl RtmpServerSrc {
         };
         let publisher = active
             .as_ref()
-            .and_then(|a| a.snapshot.lock().ok().and_then(|s| s.clone()));
+            .and_then(|a| a.statistics());
         if let Some(gate) = failover {
             // Which publisher the pads show, and the backup's own figures.
             let backup_stats = backup
                 .as_ref()
-                .and_then(|b| b.snapshot.lock().ok().and_then(|s| s.clone()));
+                .and_then(|b| b.statistics());
             builder = builder
                 .field(
                     "failover-active",
@@ -1052,8 +1052,7 @@ impl RtmpServerSrc {
     /// The live publisher's report (with failover, the primary's), from its latest snapshot.
     fn live_report(&self) -> Option<gst::Structure> {
         let live = self.publish.lock().unwrap().live.clone()?;
-        let snapshot = live.snapshot.lock().ok()?;
-        snapshot.as_ref()?.get::<gst::Structure>("report").ok()
+        live.statistics()?.get::<gst::Structure>("report").ok()
     }
 
     /// The live publish ended: free the slot for the next publisher and tell the application.
@@ -1090,7 +1089,7 @@ impl RtmpServerSrc {
             slot.peer,
             reason.as_str()
         );
-        let totals = slot.snapshot.lock().ok().and_then(|s| s.clone());
+        let totals = slot.statistics();
         let report = totals
             .as_ref()
             .and_then(|t| t.get::<gst::Structure>("report").ok());

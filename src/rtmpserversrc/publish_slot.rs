@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::failover::Role;
-use super::publish_stats::PublishInfo;
+use super::publish_stats::{PublishInfo, PublishSnapshot};
 use crate::server::{CloseReason, ReconnectRequest};
 
 /// The element's handle on the live publish: lets a newer publisher of the same stream replace
@@ -21,7 +21,7 @@ pub(super) struct PublishSlot {
     pub peer: SocketAddr,
     pub info: PublishInfo,
     /// The publisher's latest statistics (see publish_stats.rs), for the `stats` property.
-    pub snapshot: Mutex<Option<gst::Structure>>,
+    pub snapshot: Mutex<Option<PublishSnapshot>>,
     /// Set by [`PublishSlot::evict`]; the pad queues read it to stop a wait for room.
     pub evicted: AtomicBool,
     /// Why it was evicted: replaced by a newer publish, or the element stopping.
@@ -61,6 +61,13 @@ impl PublishSlot {
         };
         slot.touch(Instant::now());
         slot
+    }
+
+    /// The latest statistics as the `publisher` structure (with its `report`), built now: the
+    /// lock is held only to copy them.
+    pub fn statistics(&self) -> Option<gst::Structure> {
+        let snapshot = self.snapshot.lock().ok()?.clone()?;
+        Some(snapshot.to_structure(&self.info, self.peer))
     }
 
     pub fn touch(&self, now: Instant) {

@@ -23,9 +23,9 @@ use super::clock_sync::SkewCorrector;
 use super::failover::Role;
 use super::failover_gate::FailoverGate;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
-use super::publish_report::{self, Media, PublishReport, TrackDescription};
+use super::publish_report::{Media, PublishReport, TrackDescription};
 use super::publish_slot::PublishSlot;
-use super::publish_stats::PublishStats;
+use super::publish_stats::{PublishSnapshot, PublishStats};
 use super::settings::ClockSync;
 use super::settle::{should_settle, HeldMedia, SettleFacts, SETTLE_WAIT};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
@@ -619,26 +619,22 @@ impl SessionPublisher {
         if let Some(skew) = &self.skew {
             self.stats.set_clock(skew.skew_ppm(), skew.correction_ms());
         }
-        let codec_of = |key| {
-            self.tracks
-                .get(&key)
-                .and_then(|t| t.caps.as_ref())
-                .and_then(|c| c.structure(0))
-                .map(|s| s.name().to_string())
+        let snapshot = PublishSnapshot {
+            stats: self.stats.clone(),
+            report: self.report.clone(),
+            tracks: self
+                .tracks
+                .iter()
+                .map(|(key, t)| {
+                    let description = TrackDescription {
+                        codec_name: t.codec.name(),
+                        caps: t.caps.clone(),
+                    };
+                    (*key, description)
+                })
+                .collect(),
+            taken: now,
         };
-        let mut snapshot = self
-            .stats
-            .to_structure(&self.slot.info, self.slot.peer, codec_of, now);
-        let describe = |key| {
-            self.tracks.get(&key).map(|t| TrackDescription {
-                codec_name: t.codec.name(),
-                caps: t.caps.clone(),
-            })
-        };
-        snapshot.set(
-            "report",
-            publish_report::to_structure(&self.report, describe),
-        );
         if let Ok(mut slot) = self.slot.snapshot.lock() {
             *slot = Some(snapshot);
         }

@@ -85,7 +85,7 @@ const fn count(field: &'static str, text: &'static str, n: u64) -> Count {
     Count { field, text, n }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct TrackEntry {
     timing: TrackTiming,
     /// The latest sequence header, to tell a change from a repeat (a refcount, not a copy).
@@ -93,7 +93,7 @@ struct TrackEntry {
 }
 
 /// One publish's report (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct PublishReport {
     connect: ConnectFacts,
     session: SessionObservations,

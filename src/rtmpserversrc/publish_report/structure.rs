@@ -62,6 +62,7 @@ fn series(
 }
 
 /// What the publisher knows of a track beyond its timing: the codec and its current caps.
+#[derive(Debug, Clone)]
 pub(in crate::rtmpserversrc) struct TrackDescription {
     pub codec_name: &'static str,
     pub caps: Option<gst::Caps>,
