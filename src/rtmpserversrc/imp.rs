@@ -937,14 +937,10 @@ impl RtmpServerSrc {
                 publish.failover.clone(),
             )
         };
-        let publisher = active
-            .as_ref()
-            .and_then(|a| a.statistics());
+        let publisher = active.as_ref().and_then(|a| a.statistics());
         if let Some(gate) = failover {
             // Which publisher the pads show, and the backup's own figures.
-            let backup_stats = backup
-                .as_ref()
-                .and_then(|b| b.statistics());
+            let backup_stats = backup.as_ref().and_then(|b| b.statistics());
             builder = builder
                 .field(
                     "failover-active",
