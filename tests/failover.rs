@@ -136,6 +136,53 @@ impl Recording {
     fn stats(&self) -> gst::Structure {
         self.src.property::<gst::Structure>("stats")
     }
+
+    /// Whether the pads show `role`'s publisher ("primary" or "backup"), within `within`.
+    fn shows(&self, role: &str, within: Duration) -> bool {
+        wait_until(within, || {
+            self.stats()
+                .get::<String>("failover-active")
+                .ok()
+                .as_deref()
+                == Some(role)
+        })
+    }
+
+    /// Starts the primary's ffmpeg, waits until the pads show it, then starts the backup's and
+    /// waits until it publishes: started together, the backup's media may come first under
+    /// load, and the pads would start on the backup.
+    fn publish_pair(&self, primary: &Path, backup: &Path) -> (Child, Child) {
+        let first = publish(primary, &self.url(false), None);
+        assert!(
+            self.shows("primary", Duration::from_secs(10)),
+            "{:?}",
+            self.stats()
+        );
+        let second = publish(backup, &self.url(true), None);
+        assert!(
+            self.backup_publishing(Duration::from_secs(10)),
+            "{:?}",
+            self.stats()
+        );
+        (first, second)
+    }
+
+    /// Whether the backup publishes, within `within`.
+    fn backup_publishing(&self, within: Duration) -> bool {
+        wait_until(within, || {
+            self.stats()
+                .get::<bool>("backup-publishing")
+                .unwrap_or(false)
+        })
+    }
+}
+
+/// Each ffmpeg (named for the message) exits successfully within 30 s.
+fn wait_publishers(publishers: Vec<(Child, &str)>) {
+    for (child, name) in publishers {
+        let (ok, err) = wait_child(child, Duration::from_secs(30));
+        assert!(ok, "{name} ffmpeg failed: {err}");
+    }
 }
 
 /// `ffmpeg -re` publishing `clip` (optionally only its first `seconds`).
@@ -295,48 +342,18 @@ fn a_killed_primary_is_replaced_by_the_backup_and_returns_at_its_keyframe() {
     let clip = clip_h264_aac(30);
     let rec = Recording::start("kill");
     let start = Instant::now();
-    let mut primary = publish(&clip, &rec.url(false), None);
-    let backup = publish(&clip, &rec.url(true), None);
-    assert!(
-        wait_until(Duration::from_secs(10), || rec
-            .stats()
-            .get::<String>("failover-active")
-            .ok()
-            == Some("primary".into())),
-        "{:?}",
-        rec.stats()
-    );
-    // The backup's ffmpeg may connect a moment after the primary's.
-    assert!(
-        wait_until(Duration::from_secs(5), || rec
-            .stats()
-            .get::<bool>("backup-publishing")
-            .unwrap_or(false)),
-        "{:?}",
-        rec.stats()
-    );
+    let (mut primary, backup) = rec.publish_pair(&clip, &clip);
     sleep_until(start + Duration::from_secs(10));
     primary.kill().unwrap();
     let _ = primary.wait();
-    assert!(wait_until(Duration::from_secs(3), || rec
-        .stats()
-        .get::<String>("failover-active")
-        .ok()
-        == Some("backup".into())));
+    assert!(rec.shows("backup", Duration::from_secs(3)));
     sleep_until(start + Duration::from_secs(20));
     let restarted = publish(&clip, &rec.url(false), Some(12));
     assert!(
-        wait_until(Duration::from_secs(8), || rec
-            .stats()
-            .get::<String>("failover-active")
-            .ok()
-            == Some("primary".into())),
+        rec.shows("primary", Duration::from_secs(8)),
         "the primary did not come back"
     );
-    let (ok, err) = wait_child(backup, Duration::from_secs(30));
-    assert!(ok, "backup ffmpeg failed: {err}");
-    let (ok, err) = wait_child(restarted, Duration::from_secs(30));
-    assert!(ok, "restarted primary ffmpeg failed: {err}");
+    wait_publishers(vec![(backup, "backup"), (restarted, "restarted primary")]);
     let (path, messages) = rec.finish(Duration::from_secs(10));
 
     let switches = assert_out_and_back(&messages, "disconnected");
@@ -357,36 +374,21 @@ fn a_killed_primary_is_replaced_by_the_backup_and_returns_at_its_keyframe() {
 fn an_audio_only_primary_is_replaced_and_returns() {
     let clip = clip_audio_only(12);
     let rec = Recording::start_audio_only("audio-only");
-    let active =
-        |role: &str| rec.stats().get::<String>("failover-active").ok() == Some(role.into());
     let start = Instant::now();
-    let mut primary = publish(&clip, &rec.url(false), None);
-    let backup = publish(&clip, &rec.url(true), None);
-    assert!(
-        wait_until(Duration::from_secs(10), || active("primary")),
-        "{:?}",
-        rec.stats()
-    );
-    assert!(wait_until(Duration::from_secs(5), || rec
-        .stats()
-        .get::<bool>("backup-publishing")
-        .unwrap_or(false)));
+    let (mut primary, backup) = rec.publish_pair(&clip, &clip);
     sleep_until(start + Duration::from_secs(4));
     primary.kill().unwrap();
     let _ = primary.wait();
-    assert!(wait_until(Duration::from_secs(3), || active("backup")));
+    assert!(rec.shows("backup", Duration::from_secs(3)));
     sleep_until(start + Duration::from_secs(7));
     // It outlasts the backup (12 s), so the end is no switch back.
     let restarted = publish(&clip, &rec.url(false), Some(7));
     assert!(
-        wait_until(Duration::from_secs(5), || active("primary")),
+        rec.shows("primary", Duration::from_secs(5)),
         "the audio-only primary did not come back: {:?}",
         rec.stats()
     );
-    let (ok, err) = wait_child(backup, Duration::from_secs(30));
-    assert!(ok, "backup ffmpeg failed: {err}");
-    let (ok, err) = wait_child(restarted, Duration::from_secs(30));
-    assert!(ok, "restarted primary ffmpeg failed: {err}");
+    wait_publishers(vec![(backup, "backup"), (restarted, "restarted primary")]);
     let (path, messages) = rec.finish(Duration::from_secs(10));
 
     assert_out_and_back(&messages, "disconnected");
@@ -417,8 +419,7 @@ fn a_backup_at_another_resolution_changes_caps_at_the_switch() {
         "h264parse config-interval=-1 ! mpegtsmux",
     );
     let start = Instant::now();
-    let mut primary = publish(&clip, &rec.url(false), None);
-    let backup = publish(&other, &rec.url(true), None);
+    let (mut primary, backup) = rec.publish_pair(&clip, &other);
     sleep_until(start + Duration::from_secs(6));
     primary.kill().unwrap();
     let _ = primary.wait();
@@ -438,16 +439,11 @@ fn a_stalled_primary_is_replaced_after_the_timeout_and_returns_at_a_keyframe() {
     let clip = clip_h264_aac(16);
     let rec = Recording::start("stall");
     let start = Instant::now();
-    let primary = publish(&clip, &rec.url(false), None);
-    let backup = publish(&clip, &rec.url(true), None);
+    let (primary, backup) = rec.publish_pair(&clip, &clip);
     sleep_until(start + Duration::from_secs(5));
     signal(&primary, "-STOP");
     let stopped = Instant::now();
-    assert!(wait_until(Duration::from_secs(4), || rec
-        .stats()
-        .get::<String>("failover-active")
-        .ok()
-        == Some("backup".into())));
+    assert!(rec.shows("backup", Duration::from_secs(4)));
     let took = stopped.elapsed();
     assert!(
         took >= Duration::from_millis(FAILOVER_TIMEOUT_MS - 100)
@@ -457,17 +453,10 @@ fn a_stalled_primary_is_replaced_after_the_timeout_and_returns_at_a_keyframe() {
     sleep_until(start + Duration::from_secs(9));
     signal(&primary, "-CONT");
     assert!(
-        wait_until(Duration::from_secs(6), || rec
-            .stats()
-            .get::<String>("failover-active")
-            .ok()
-            == Some("primary".into())),
+        rec.shows("primary", Duration::from_secs(6)),
         "the primary did not come back"
     );
-    let (ok, err) = wait_child(backup, Duration::from_secs(30));
-    assert!(ok, "backup ffmpeg failed: {err}");
-    let (ok, err) = wait_child(primary, Duration::from_secs(30));
-    assert!(ok, "primary ffmpeg failed: {err}");
+    wait_publishers(vec![(backup, "backup"), (primary, "primary")]);
     let (path, messages) = rec.finish(Duration::from_secs(10));
     let switches = switches(&messages);
     let reasons: Vec<&str> = switches.iter().map(|s| s.1.as_str()).collect();

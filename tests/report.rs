@@ -36,6 +36,22 @@ fn clip_h264_aac_gop30() -> PathBuf {
         .make()
 }
 
+/// The report's video_0 (30 fps, a keyframe every `gop` frames) and audio_0 (AAC at 48 kHz,
+/// 46.875 frames a second) match what ffprobe found in the clip.
+fn assert_matches_av(
+    report: &gst::StructureRef,
+    packets: &BTreeMap<String, Vec<Packet>>,
+    gop: f64,
+) {
+    assert_matches(report, "video_0", &figures(&packets["video"]), (30.0, gop));
+    assert_matches(
+        report,
+        "audio_0",
+        &figures(&packets["audio"]),
+        (46.875, 0.0),
+    );
+}
+
 #[test]
 fn ffmpeg_5_1_report_matches_the_clip() {
     let clip = clip_h264_aac_gop30();
@@ -45,18 +61,7 @@ fn ffmpeg_5_1_report_matches_the_clip() {
     let (ok, err) = wait_child(child, Duration::from_secs(30));
     assert!(ok, "ffmpeg failed: {err}");
     let report = final_report(&rx, 1);
-    assert_matches(
-        &report,
-        "video_0",
-        &figures(&packets["video"]),
-        (30.0, 30.0),
-    );
-    assert_matches(
-        &report,
-        "audio_0",
-        &figures(&packets["audio"]),
-        (46.875, 0.0),
-    );
+    assert_matches_av(&report, &packets, 30.0);
     assert_clean(&report);
 
     let c = report.get::<gst::Structure>("connection").unwrap();
@@ -155,18 +160,7 @@ fn ffmpeg_9_enhanced_rtmp_report_matches_and_shows_capabilities() {
     let (ok, err) = wait_child(child, Duration::from_secs(30));
     assert!(ok, "ffmpeg 9 failed: {err}");
     let report = final_report(&rx, 1);
-    assert_matches(
-        &report,
-        "video_0",
-        &figures(&packets["video"]),
-        (30.0, 30.0),
-    );
-    assert_matches(
-        &report,
-        "audio_0",
-        &figures(&packets["audio"]),
-        (46.875, 0.0),
-    );
+    assert_matches_av(&report, &packets, 30.0);
     assert_clean(&report);
     let v = track(&report, "video_0");
     assert_eq!(v.get::<&str>("codec-name").unwrap(), "H.265");
@@ -198,18 +192,7 @@ fn rtmp2sink_report_matches_what_it_sent() {
     let report = final_report(&rx, 1);
     // 90 frames at 30 fps with key-int-max=60: one complete GOP of 60 (flvmux's decode
     // timestamps start compressed, so the rates are compared with what it wrote).
-    assert_matches(
-        &report,
-        "video_0",
-        &figures(&packets["video"]),
-        (30.0, 60.0),
-    );
-    assert_matches(
-        &report,
-        "audio_0",
-        &figures(&packets["audio"]),
-        (46.875, 0.0),
-    );
+    assert_matches_av(&report, &packets, 60.0);
     assert_eq!(report.get::<u64>("anomaly-count").unwrap(), 0, "{report}");
     assert_eq!(report.get::<u64>("deviation-count").unwrap(), 0, "{report}");
     let c = report.get::<gst::Structure>("connection").unwrap();
