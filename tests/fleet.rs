@@ -417,6 +417,114 @@ fn haproxy_v2_ffmpeg_bit_exact_and_the_client_is_the_one_braked() {
     assert!(rx.errors().is_empty(), "{:?}", rx.errors());
 }
 
+/// Two machines behind HAProxy without stickiness (`balance roundrobin`): FFmpeg's Adobe login
+/// is three connects, so the challenge comes from one machine and the answer reaches the other.
+/// Without a shared `auth-fleet-secret` the other has never seen the challenge and FFmpeg is
+/// refused (why the README's configuration sticks a client to one machine); with one, it
+/// verifies the signed challenge and the publish arrives bit-exact.
+#[test]
+fn a_fleet_secret_lets_a_login_span_machines_behind_a_balancer_without_stickiness() {
+    let clip = clip_h264_aac(4);
+    for secret in [None, Some("a secret the fleet shares")] {
+        let front = free_port();
+        let front_port = front.to_string();
+        let machine = || {
+            let mut props = vec![
+                ("username", USER),
+                ("password", PASS),
+                ("stream-key", KEY),
+                ("proxy-protocol", "true"),
+                ("trusted-proxies", "127.0.0.3/32"),
+                ("public-port", front_port.as_str()),
+            ];
+            if let Some(secret) = secret {
+                props.push(("auth-fleet-secret", secret));
+            }
+            Receiver::start(&props)
+        };
+        let machines = [machine(), machine()];
+        let config = format!(
+            "global
+    maxconn 100
+
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+
+frontend rtmp_in
+    bind 127.0.0.1:{front}
+    default_backend ingest
+
+backend ingest
+    balance roundrobin
+    default-server send-proxy-v2 source {HAPROXY_ADDRESS}
+    server ingest-1 127.0.0.1:{}
+    server ingest-2 127.0.0.1:{}
+",
+            machines[0].port, machines[1].port
+        );
+        let lb = HaProxy::start_with_config(front, &config);
+        let creds = format!("{USER}:{PASS}");
+        let r = ffmpeg_run(&clip, &lb.url(Some(creds.as_str()), &format!("app/{KEY}")));
+        // The connects alternated: the first and third (need auth, the answer) on one machine,
+        // the second (the challenge) on the other.
+        let accepted: Vec<u64> = machines
+            .iter()
+            .map(|m| {
+                let stats = m.src.property::<gst::Structure>("stats");
+                stats.get::<u64>("connections-accepted").unwrap()
+            })
+            .collect();
+        let mut sorted = accepted.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [1, 2],
+            "connections accepted per machine: {accepted:?}"
+        );
+        let (answered, challenger) = if accepted[0] == 2 { (0, 1) } else { (1, 0) };
+        match secret {
+            None => {
+                assert_ffmpeg_failed("a login across two machines", &r, &[FF_AUTHFAILED]);
+                let refused = rejections(&machines[answered]);
+                assert_eq!(refused.len(), 1, "{refused:?}");
+                assert_eq!(
+                    refused[0].get::<String>("reason").unwrap(),
+                    "auth-unknown-challenge"
+                );
+            }
+            Some(_) => {
+                assert_ffmpeg_ok("a login across two machines", &r);
+                let live = &machines[answered];
+                wait_publishes_stopped(live, 1);
+                assert_clip_at(live, &clip, 0, 0);
+                assert!(rejections(live).is_empty(), "{:?}", rejections(live));
+                assert!(
+                    messages_named(&machines[challenger], "rtmpserversrc-publish-started")
+                        .is_empty()
+                );
+                // GStreamer's rtmp2sink logs in the same way, its connects spread likewise.
+                let sent = tmp_path(&format!("fleet-secret-rtmp2sink-{front}.flv"));
+                let (ok, out) = rtmp2sink_publish(
+                    &lb.url(None, &format!("app/{KEY}")),
+                    true,
+                    true,
+                    &sent,
+                    &["username=alice", "password=s3cret"],
+                );
+                assert!(ok, "rtmp2sink: {out}");
+                let total: usize = machines
+                    .iter()
+                    .map(|m| messages_named(m, "rtmpserversrc-publish-started").len())
+                    .sum();
+                assert_eq!(total, 2);
+            }
+        }
+    }
+}
+
 /// send-proxy (v1) with the auth hook: FFmpeg bit-exact through HAProxy, and the hook, the
 /// messages and the rejections carry the client's address. With `trusted-proxies` empty every
 /// peer must be a proxy: a plain RTMP connection straight to the element is refused.

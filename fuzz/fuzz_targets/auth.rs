@@ -7,12 +7,14 @@
 //!
 //! Oracles: no panic; a fresh server never accepts a first connect; a challenge description is
 //! short enough for FFmpeg (< 255 bytes) and, answered honestly, leads to acceptance exactly
-//! when the user is known; a port-check description never contains `authmod=`.
+//! when the user is known; a port-check description never contains `authmod=`. For inputs of
+//! odd length the servers share a fleet secret and a second server checks the answer.
 #![no_main]
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
+use rtmpserver_fuzz::auth::fleet_token::FleetSecret;
 use rtmpserver_fuzz::auth::{
     adobe_response, default_port, parse_query, parse_tc_url, split_authmod, verify_port, AdobeAuth,
     AuthFailure, AuthQuery, ConnectAuth, NEED_AUTH_DESCRIPTION,
@@ -53,8 +55,16 @@ fuzz_target!(|data: &[u8]| {
 
     // Users whose name has an odd length exist; the others do not.
     let lookup = |user: &str| (user.len() % 2 == 1).then(|| password.clone());
-    let mut auth = AdobeAuth::new(Duration::from_secs(30), 4);
     let now = Instant::now();
+    let fleet = data.len() % 2 == 1;
+    let server = || {
+        let mut auth = AdobeAuth::new(Duration::from_secs(30), 4);
+        if fleet {
+            auth.set_fleet_secret(FleetSecret::new(b"fuzz fleet"), (now, SystemTime::now()));
+        }
+        auth
+    };
+    let mut auth = server();
     let verdict = auth.check_connect(app, tc_url, now, &lookup);
     let ConnectAuth::Rejected {
         description,
@@ -85,7 +95,9 @@ fuzz_target!(|data: &[u8]| {
     let step3 = format!(
         "{base}?authmod=adobe&user={user}&challenge={client_challenge}&response={response}&opaque={opaque}"
     );
-    let again = auth.check_connect(&step3, None, now, &lookup);
+    // With a fleet secret, another server of the fleet verifies it.
+    let mut verifier = if fleet { server() } else { auth };
+    let again = verifier.check_connect(&step3, None, now, &lookup);
     if lookup(user).is_some() {
         assert!(
             matches!(again, ConnectAuth::Accepted { user: ref u } if u == user),

@@ -231,6 +231,13 @@ impl ObjectImpl for RtmpServerSrc {
                     .write_only()
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("auth-fleet-secret")
+                    .nick("Fleet secret for Adobe challenges")
+                    .blurb("Secret shared by the servers of a fleet (write-only, never logged): Adobe challenges are signed with it, so any of them verifies a login whose connects a load balancer spread over several (their clocks must agree within the 60 s a challenge lives). Empty: challenges only this element knows. Changes apply to new connects")
+                    .default_value(Some(""))
+                    .write_only()
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("public-port")
                     .nick("Public port")
                     .blurb("Port clients dial, as it appears in their tcUrl, when it differs from the bound port (port forwarding, NAT). 0 = the bound port")
@@ -457,6 +464,10 @@ impl ObjectImpl for RtmpServerSrc {
             "password" => {
                 settings.password = value.get::<Option<String>>().unwrap().unwrap_or_default()
             }
+            "auth-fleet-secret" => {
+                let secret = value.get::<Option<String>>().unwrap().unwrap_or_default();
+                self.auth.lock().unwrap().set_fleet_secret(&secret);
+            }
             "public-port" => settings.public_port = value.get().unwrap(),
             "verify-port" => settings.verify_port = value.get().unwrap(),
             "eos-on-disconnect" => settings.eos_on_disconnect = value.get().unwrap(),
@@ -498,7 +509,7 @@ impl ObjectImpl for RtmpServerSrc {
             _ => unimplemented!(),
         }
         // Never log the password; every other change is worth a line.
-        if pspec.name() != "password" && pspec.name() != "auth-url" {
+        if !matches!(pspec.name(), "password" | "auth-url" | "auth-fleet-secret") {
             gst::debug!(CAT, imp = self, "{} set", pspec.name());
         }
     }

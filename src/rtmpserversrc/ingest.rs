@@ -9,7 +9,7 @@
 //! PLAYING apply to the next connect while sessions in flight keep going.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -20,6 +20,7 @@ use super::publish_report::ConnectFacts;
 use super::publish_slot::PublishSlot;
 use super::publish_stats::{mask_key, PublishInfo};
 use super::publisher::{PublishConfig, SessionPublisher};
+use crate::auth::fleet_token::FleetSecret;
 use crate::auth::{self, AdobeAuth, BrakeConfig, BrakeVerdict, BruteForceBrake, ConnectAuth};
 use crate::rtmp::Amf0Value;
 use crate::server::{
@@ -43,6 +44,14 @@ impl AuthState {
             adobe: AdobeAuth::new(Duration::from_secs(60), 10_000),
             brake: BruteForceBrake::new(BrakeConfig::default()),
         }
+    }
+
+    /// `auth-fleet-secret`: Adobe challenges signed for the whole fleet, or (empty) known here
+    /// only.
+    pub fn set_fleet_secret(&mut self, secret: &str) {
+        let epoch = (Instant::now(), SystemTime::now());
+        self.adobe
+            .set_fleet_secret(FleetSecret::new(secret.as_bytes()), epoch);
     }
 }
 

@@ -15,12 +15,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use md5::{Digest, Md5};
 
+use super::fleet_token::{FleetSecret, TokenError};
 use super::query::AuthQuery;
 use super::token::random_token;
 
@@ -85,7 +86,7 @@ fn md5_base64(parts: &[&str]) -> String {
 
 /// Compares without an early exit, so the time taken says nothing about how much of a guessed
 /// response was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -206,6 +207,25 @@ pub struct AdobeAuth {
     max_pending: usize,
     /// Keyed by the challenge (which is also the opaque value).
     pending: HashMap<String, Pending>,
+    /// With a fleet secret: challenges any server holding it verifies (fleet_token.rs).
+    fleet: Option<Fleet>,
+}
+
+/// A fleet secret and the wall clock its challenges' expiries are read on.
+struct Fleet {
+    secret: FleetSecret,
+    /// An instant and the Unix time then: `now` maps to wall-clock seconds through it.
+    epoch: (Instant, SystemTime),
+    /// Fleet challenges already answered here, with when: one attempt each on this server.
+    spent: HashMap<String, Instant>,
+}
+
+impl Fleet {
+    fn unix_seconds(&self, now: Instant) -> u64 {
+        let since_epoch = now.saturating_duration_since(self.epoch.0);
+        let wall = self.epoch.1 + since_epoch;
+        wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
 }
 
 impl fmt::Debug for AdobeAuth {
@@ -214,6 +234,7 @@ impl fmt::Debug for AdobeAuth {
             .field("ttl", &self.ttl)
             .field("max_pending", &self.max_pending)
             .field("pending", &self.pending.len())
+            .field("fleet", &self.fleet.is_some())
             .finish()
     }
 }
@@ -227,7 +248,22 @@ impl AdobeAuth {
             ttl: challenge_ttl,
             max_pending: max_pending.max(1),
             pending: HashMap::new(),
+            fleet: None,
         }
+    }
+
+    /// Signs challenges with a secret the fleet shares, so that a login's three connects may
+    /// reach different servers (see fleet_token.rs for what that gives up); `None` goes back to
+    /// challenges only this server knows. `epoch` is an instant and the wall-clock time then:
+    /// expiries are Unix times, so the fleet's clocks must agree to within the time to live.
+    /// Challenges issued before a change are still verified as they were issued.
+    pub fn set_fleet_secret(&mut self, secret: Option<FleetSecret>, epoch: (Instant, SystemTime)) {
+        let spent = self.fleet.take().map(|f| f.spent).unwrap_or_default();
+        self.fleet = secret.map(|secret| Fleet {
+            secret,
+            epoch,
+            spent,
+        });
     }
 
     /// Number of challenges awaiting an answer.
@@ -280,6 +316,20 @@ impl AdobeAuth {
 
     /// Step 2. Done the same for every user, known or not, so the answer reveals nothing.
     fn issue_challenge(&mut self, user: &str, now: Instant) -> ConnectAuth {
+        if let Some(fleet) = &self.fleet {
+            let mut nonce = [0u8; 4];
+            if getrandom::fill(&mut nonce).is_err() {
+                return reject(AuthFailure::Internal, INTERNAL_ERROR_DESCRIPTION);
+            }
+            let expiry = fleet.unix_seconds(now).saturating_add(self.ttl.as_secs());
+            let expiry = u32::try_from(expiry).unwrap_or(u32::MAX);
+            let challenge = fleet.secret.issue(user, expiry, nonce);
+            let salt = fleet.secret.salt(&challenge);
+            return ConnectAuth::Rejected {
+                description: challenge_description(user, &salt, &challenge),
+                reason: AuthFailure::Challenge,
+            };
+        }
         let (Some(salt), Some(challenge)) = (random_token(), random_token()) else {
             return reject(AuthFailure::Internal, INTERNAL_ERROR_DESCRIPTION);
         };
@@ -324,13 +374,23 @@ impl AdobeAuth {
             Some(o) => Some(o.to_owned()),
             None => self.latest_for_user(user),
         };
-        // Removed whatever the outcome: one attempt per challenge.
-        let Some((challenge, pending)) = key.and_then(|k| self.pending.remove_entry(&k)) else {
-            return reject(AuthFailure::UnknownChallenge, AUTH_FAILED_DESCRIPTION);
+        let issued = match key {
+            Some(k) if !self.pending.contains_key(&k) && self.fleet.is_some() => {
+                self.spend_fleet_challenge(k, user, now)
+            }
+            // Removed whatever the outcome: one attempt per challenge.
+            key => match key.and_then(|k| self.pending.remove_entry(&k)) {
+                None => Err(AuthFailure::UnknownChallenge),
+                Some((_, p)) if now.saturating_duration_since(p.created) > self.ttl => {
+                    Err(AuthFailure::Expired)
+                }
+                Some((challenge, p)) => Ok((challenge, p)),
+            },
         };
-        if now.saturating_duration_since(pending.created) > self.ttl {
-            return reject(AuthFailure::Expired, AUTH_FAILED_DESCRIPTION);
-        }
+        let (challenge, pending) = match issued {
+            Ok(issued) => issued,
+            Err(failure) => return reject(failure, AUTH_FAILED_DESCRIPTION),
+        };
 
         let password = lookup(user);
         let known = password.is_some() && pending.user == user;
@@ -350,6 +410,59 @@ impl AdobeAuth {
         } else {
             reject(AuthFailure::BadCredentials, AUTH_FAILED_DESCRIPTION)
         }
+    }
+
+    /// Checks a fleet challenge echoed by `user` and spends it on this server: its salt is
+    /// derived, not looked up.
+    fn spend_fleet_challenge(
+        &mut self,
+        challenge: String,
+        user: &str,
+        now: Instant,
+    ) -> Result<(String, Pending), AuthFailure> {
+        let ttl = self.ttl;
+        let max = self.max_pending;
+        let Some(fleet) = self.fleet.as_mut() else {
+            return Err(AuthFailure::UnknownChallenge);
+        };
+        match fleet
+            .secret
+            .check(&challenge, user, fleet.unix_seconds(now))
+        {
+            Ok(()) => {}
+            Err(TokenError::Invalid) => return Err(AuthFailure::UnknownChallenge),
+            Err(TokenError::Expired) => return Err(AuthFailure::Expired),
+        }
+        // A valid token lives at most the time to live (and a second of rounding).
+        fleet
+            .spent
+            .retain(|_, at| now.saturating_duration_since(*at) <= ttl + Duration::from_secs(1));
+        if fleet.spent.contains_key(&challenge) {
+            return Err(AuthFailure::UnknownChallenge);
+        }
+        // Bounded like the pending challenges: past it, the oldest is forgotten (a refusal
+        // instead would let answered challenges lock everybody out).
+        while fleet.spent.len() >= max {
+            let oldest = fleet
+                .spent
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => fleet.spent.remove(&k),
+                None => break,
+            };
+        }
+        fleet.spent.insert(challenge.clone(), now);
+        let salt = fleet.secret.salt(&challenge);
+        Ok((
+            challenge,
+            Pending {
+                user: user.to_owned(),
+                salt,
+                created: now,
+            },
+        ))
     }
 
     /// The newest challenge of `user`, for a client that did not echo the opaque value.
@@ -750,6 +863,109 @@ mod tests {
             t0 + at,
             &lookup,
         )
+    }
+
+    /// Two servers of a fleet sharing `secret` (none: each on its own).
+    fn fleet_pair(secret: Option<&str>) -> (AdobeAuth, AdobeAuth) {
+        let epoch = (Instant::now(), SystemTime::now());
+        let server = || {
+            let mut a = auth();
+            a.set_fleet_secret(secret.and_then(|s| FleetSecret::new(s.as_bytes())), epoch);
+            a
+        };
+        (server(), server())
+    }
+
+    /// Step 2 on `issuer`, step 3 on `verifier` (FFmpeg's answer), `at` after step 2.
+    fn login_across(
+        issuer: &mut AdobeAuth,
+        verifier: &mut AdobeAuth,
+        password: &str,
+        at: Duration,
+    ) -> (ConnectAuth, String) {
+        let t0 = Instant::now();
+        let v = issuer.check_connect(
+            &format!("live?authmod=adobe&user={USER}"),
+            None,
+            t0,
+            &lookup,
+        );
+        let p = ffmpeg_parse(description(&v));
+        let o = p.opaque.unwrap_or_default();
+        let r = adobe_response(USER, &p.salt, password, &o, "deadbeef");
+        let step3 =
+            format!("live?authmod=adobe&user={USER}&challenge=deadbeef&response={r}&opaque={o}");
+        (
+            verifier.check_connect(&step3, None, t0 + at, &lookup),
+            step3,
+        )
+    }
+
+    #[test]
+    fn a_fleet_challenge_is_verified_by_another_server_once() {
+        let (mut a, mut b) = fleet_pair(Some("fleet secret"));
+        let (verdict, step3) = login_across(&mut a, &mut b, PASSWORD, Duration::from_secs(1));
+        assert_eq!(
+            verdict,
+            ConnectAuth::Accepted {
+                user: USER.to_owned()
+            }
+        );
+        // Nothing is kept for it where it was issued; where it was answered it is spent.
+        assert_eq!(a.pending_len(), 0);
+        let again = b.check_connect(&step3, None, Instant::now(), &lookup);
+        assert_eq!(reason(&again), Some(AuthFailure::UnknownChallenge));
+        // The descriptions stay within what FFmpeg reads, for the longest user name.
+        let long_user = "u".repeat(MAX_USER_LEN);
+        let v = a.check_connect(
+            &format!("live?authmod=adobe&user={long_user}"),
+            None,
+            Instant::now(),
+            &lookup,
+        );
+        assert!(description(&v).len() <= 255, "{}", description(&v));
+        assert!(rtmp2_match(description(&v)).is_some());
+    }
+
+    #[test]
+    fn a_fleet_challenge_fails_with_a_wrong_password_another_secret_or_late() {
+        let (mut a, mut b) = fleet_pair(Some("fleet secret"));
+        let (wrong, _) = login_across(&mut a, &mut b, "nope", Duration::ZERO);
+        assert_eq!(reason(&wrong), Some(AuthFailure::BadCredentials));
+        let (late, _) = login_across(&mut a, &mut b, PASSWORD, TTL + Duration::from_secs(2));
+        assert_eq!(reason(&late), Some(AuthFailure::Expired));
+        let (mut c, _) = fleet_pair(Some("another secret"));
+        let (foreign, _) = login_across(&mut a, &mut c, PASSWORD, Duration::ZERO);
+        assert_eq!(reason(&foreign), Some(AuthFailure::UnknownChallenge));
+        // Without a fleet secret a challenge is only good where it was issued (the limit the
+        // secret removes).
+        let (mut d, mut e) = fleet_pair(None);
+        let (elsewhere, _) = login_across(&mut d, &mut e, PASSWORD, Duration::ZERO);
+        assert_eq!(reason(&elsewhere), Some(AuthFailure::UnknownChallenge));
+    }
+
+    #[test]
+    fn a_challenge_issued_before_the_secret_was_set_is_still_verified() {
+        let mut a = auth();
+        let t0 = Instant::now();
+        let v = a.check_connect(
+            &format!("live?authmod=adobe&user={USER}"),
+            None,
+            t0,
+            &lookup,
+        );
+        a.set_fleet_secret(FleetSecret::new(b"new"), (t0, SystemTime::now()));
+        let p = ffmpeg_parse(description(&v));
+        let o = p.opaque.unwrap_or_default();
+        let r = adobe_response(USER, &p.salt, PASSWORD, &o, "deadbeef");
+        let step3 =
+            format!("live?authmod=adobe&user={USER}&challenge=deadbeef&response={r}&opaque={o}");
+        assert_eq!(
+            a.check_connect(&step3, None, t0, &lookup),
+            ConnectAuth::Accepted {
+                user: USER.to_owned()
+            }
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 pub mod adobe;
 pub mod brake;
+pub mod fleet_token;
 pub mod port;
 pub mod query;
 pub mod tcurl;
