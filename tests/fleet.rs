@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::client::{adobe_login, closed_within, tcp_from, TestClient};
-use common::haproxy::{proxy_v1_header, proxy_v2_header, HaProxy, ProxyHeader, HAPROXY_ADDRESS};
+use common::haproxy::{
+    config_head, proxy_v1_header, proxy_v2_header, HaProxy, ProxyHeader, HAPROXY_ADDRESS,
+};
 use common::*;
 use gst::prelude::*;
 use rtmpserver_proto::rtmp::{amf0, Amf0Value};
@@ -444,26 +446,14 @@ fn a_fleet_secret_lets_a_login_span_machines_behind_a_balancer_without_stickines
         };
         let machines = [machine(), machine()];
         let config = format!(
-            "global
-    maxconn 100
-
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-
-frontend rtmp_in
-    bind 127.0.0.1:{front}
-    default_backend ingest
-
-backend ingest
-    balance roundrobin
+            "{}    balance roundrobin
     default-server send-proxy-v2 source {HAPROXY_ADDRESS}
     server ingest-1 127.0.0.1:{}
     server ingest-2 127.0.0.1:{}
 ",
-            machines[0].port, machines[1].port
+            config_head(front),
+            machines[0].port,
+            machines[1].port
         );
         let lb = HaProxy::start_with_config(front, &config);
         let creds = format!("{USER}:{PASS}");

@@ -43,6 +43,17 @@ pub struct HaProxy {
 /// The configuration file's text: `front` on 127.0.0.1 to `backend` on 127.0.0.1.
 pub fn config_text(front: u16, backend: u16, header: ProxyHeader) -> String {
     format!(
+        "{}    server element 127.0.0.1:{backend} {option} source {source}\n",
+        config_head(front),
+        option = header.server_option(),
+        source = HAPROXY_ADDRESS,
+    )
+}
+
+/// Everything but the servers: `front` on 127.0.0.1 to the backend `ingest`, whose section is
+/// left open for the caller's `server` lines (and its `balance`, `default-server` ...).
+pub fn config_head(front: u16) -> String {
+    format!(
         "# The tests' load balancer (tests/common/haproxy.rs), run in the foreground (-db).
 global
     maxconn 1000
@@ -58,10 +69,7 @@ frontend rtmp_in
     default_backend ingest
 
 backend ingest
-    server element 127.0.0.1:{backend} {option} source {source}
-",
-        option = header.server_option(),
-        source = HAPROXY_ADDRESS,
+"
     )
 }
 
