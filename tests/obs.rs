@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::haproxy::{config_head, HaProxy, HAPROXY_ADDRESS};
 use common::obs::{Obs, ObsSettings};
 use common::report::*;
 use common::*;
@@ -620,6 +621,75 @@ fn obs_with_a_wrong_password_logs_authentication_failed_and_nothing_is_output() 
         .collect();
     assert!(reasons.iter().any(|r| r == "auth-failed"), "{reasons:?}");
     assert!(rx.errors().is_empty(), "errors: {:?}", rx.errors());
+}
+
+/// OBS behind a load balancer without stickiness: HAProxy round robin over two elements that
+/// share `auth-fleet-secret`. The connects of its Adobe login reach both machines, and it goes
+/// live on the one that did not give the challenge. (Without the secret it does not go live.)
+#[test]
+fn obs_logs_in_across_two_machines_that_share_a_fleet_secret() {
+    let _one = one_obs_at_a_time();
+    let front = free_port();
+    let front_port: &'static str = Box::leak(front.to_string().into_boxed_str());
+    let props = element_props(&[
+        ("proxy-protocol", "true"),
+        ("trusted-proxies", "127.0.0.3/32"),
+        ("public-port", front_port),
+        ("auth-fleet-secret", "the fleet's secret"),
+    ]);
+    let machines = [Ingest::start(&props), Ingest::start(&props)];
+    let config = format!(
+        "{}    balance roundrobin
+    default-server send-proxy-v2 source {HAPROXY_ADDRESS}
+    server ingest-1 127.0.0.1:{}
+    server ingest-2 127.0.0.1:{}
+",
+        config_head(front),
+        machines[0].port,
+        machines[1].port
+    );
+    let _lb = HaProxy::start_with_config(front, &config);
+    let mut obs = Obs::start(
+        &tmp_path(&format!("obs-fleet-{front}")),
+        &ObsSettings::new(front, APP, KEY).credentials(USER, PASSWORD),
+    );
+    let live = |m: &Ingest| !m.messages("rtmpserversrc-publish-started").is_empty();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !machines.iter().any(live) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let on = machines.iter().position(live);
+    assert!(on.is_some(), "OBS did not go live\n{}", obs.diagnostics());
+    println!(
+        "OBS live across two machines {:?} after launch",
+        obs.started.elapsed()
+    );
+    assert!(
+        obs.stop(Duration::from_secs(10)),
+        "OBS did not quit on SIGINT"
+    );
+    let on = on.unwrap_or_default();
+    let accepted: Vec<u64> = machines
+        .iter()
+        .map(|m| {
+            let stats = m.src.property::<gst::Structure>("stats");
+            stats.get::<u64>("connections-accepted").unwrap()
+        })
+        .collect();
+    // The other machine saw one connect of the login, the one it answered with the challenge.
+    assert_eq!(
+        accepted[1 - on],
+        1,
+        "connections accepted per machine: {accepted:?}"
+    );
+    assert!(!live(&machines[1 - on]));
+    for m in &machines {
+        // The login's steps are not refusals; nothing else was refused.
+        let refused = m.messages("rtmpserversrc-rejected");
+        assert!(refused.is_empty(), "{refused:?}");
+        assert!(m.errors().is_empty(), "errors: {:?}", m.errors());
+    }
+    assert!(!machines[on].buffers.lock().unwrap().is_empty());
 }
 
 #[test]
