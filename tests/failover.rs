@@ -468,17 +468,6 @@ fn a_stalled_primary_is_replaced_after_the_timeout_and_returns_at_a_keyframe() {
     assert_continuous(&path);
 }
 
-fn wait_until(timeout: Duration, cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
-
 fn sleep_until(at: Instant) {
     if let Some(d) = at.checked_duration_since(Instant::now()) {
         std::thread::sleep(d);

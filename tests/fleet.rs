@@ -17,9 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::client::{adobe_login, closed_within, tcp_from, TestClient};
-use common::haproxy::{
-    config_head, proxy_v1_header, proxy_v2_header, HaProxy, ProxyHeader, HAPROXY_ADDRESS,
-};
+use common::haproxy::{proxy_v1_header, proxy_v2_header, HaProxy, ProxyHeader, HAPROXY_ADDRESS};
 use common::*;
 use gst::prelude::*;
 use rtmpserver_proto::rtmp::{amf0, Amf0Value};
@@ -142,18 +140,6 @@ fn assert_no_message_shows(rx: &Receiver, texts: &[&str]) {
             assert!(!line.contains(text), "a message shows {text:?}: {line}");
         }
     }
-}
-
-/// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
-fn eventually(timeout: Duration, cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 /// Whether a TCP connect to 127.0.0.1:`port` is refused (nothing listens).
@@ -445,27 +431,14 @@ fn a_fleet_secret_lets_a_login_span_machines_behind_a_balancer_without_stickines
             Receiver::start(&props)
         };
         let machines = [machine(), machine()];
-        let config = format!(
-            "{}    balance roundrobin
-    default-server send-proxy-v2 source {HAPROXY_ADDRESS}
-    server ingest-1 127.0.0.1:{}
-    server ingest-2 127.0.0.1:{}
-",
-            config_head(front),
-            machines[0].port,
-            machines[1].port
-        );
-        let lb = HaProxy::start_with_config(front, &config);
+        let lb = HaProxy::round_robin(front, &[machines[0].port, machines[1].port]);
         let creds = format!("{USER}:{PASS}");
         let r = ffmpeg_run(&clip, &lb.url(Some(creds.as_str()), &format!("app/{KEY}")));
         // The connects alternated: the first and third (need auth, the answer) on one machine,
         // the second (the challenge) on the other.
         let accepted: Vec<u64> = machines
             .iter()
-            .map(|m| {
-                let stats = m.src.property::<gst::Structure>("stats");
-                stats.get::<u64>("connections-accepted").unwrap()
-            })
+            .map(|m| connections_accepted(&m.src))
             .collect();
         let mut sorted = accepted.clone();
         sorted.sort();
@@ -540,7 +513,7 @@ fn haproxy_v1_the_auth_hook_sees_the_client() {
     assert_eq!(ip_of(&started[0]), "127.0.0.1", "{}", started[0]);
 
     assert!(
-        eventually(Duration::from_secs(5), || !service
+        wait_until(Duration::from_secs(5), || !service
             .requests_for("publish-stopped")
             .is_empty()),
         "no publish-stopped request: {:?}",
@@ -829,7 +802,7 @@ fn auth_service_decides_ffmpeg_and_rtmp2sink_publishes() {
 
     // What the service saw.
     assert!(
-        eventually(Duration::from_secs(5), || service
+        wait_until(Duration::from_secs(5), || service
             .requests_for("publish-stopped")
             .len()
             >= 2),
@@ -1120,7 +1093,7 @@ fn drain_asks_the_enhanced_rtmp_publisher_to_move_and_waits_for_it() {
 
     // Alone on its port, the draining element stops listening: new connects are refused.
     assert!(
-        eventually(Duration::from_secs(2), || connect_refused(rx.port)),
+        wait_until(Duration::from_secs(2), || connect_refused(rx.port)),
         "the port still accepts connections while draining"
     );
 
@@ -1216,7 +1189,7 @@ fn drain_on_a_shared_port_closes_the_port_when_every_element_drains() {
     );
     assert!(values[3].get("tcUrl").is_none(), "{values:?}");
     assert!(
-        eventually(Duration::from_secs(2), || connect_refused(port)),
+        wait_until(Duration::from_secs(2), || connect_refused(port)),
         "every element drains: the port must stop listening"
     );
     for n in 10..20 {
@@ -1385,7 +1358,7 @@ impl Machine {
     }
 
     fn wait_for(&self, timeout: Duration, cond: impl Fn(&Machine) -> bool) -> bool {
-        eventually(timeout, || cond(self))
+        wait_until(timeout, || cond(self))
     }
 }
 
@@ -1545,7 +1518,7 @@ fn readme_fleet_runs_as_printed() {
             .unwrap_or_default()
     };
     assert!(
-        eventually(Duration::from_secs(5), || status(0) == "UP"
+        wait_until(Duration::from_secs(5), || status(0) == "UP"
             && status(1) == "UP"),
         "servers not UP: {} / {}",
         status(0),
@@ -1561,7 +1534,7 @@ fn readme_fleet_runs_as_printed() {
     let live_clip = clip_h264_aac(6);
     let live = ffmpeg_publish(&live_clip, &url, true);
     assert!(
-        eventually(Duration::from_secs(5), || machines
+        wait_until(Duration::from_secs(5), || machines
             .iter()
             .any(|m| m.packets("video_0").len() > 10)),
         "the first publish did not start on either machine"
@@ -1578,7 +1551,7 @@ fn readme_fleet_runs_as_printed() {
         .emit_by_name::<()>("drain", &[&None::<String>, &None::<String>]);
     let t = Instant::now();
     assert!(
-        eventually(Duration::from_secs(5), || status(first).starts_with("DOWN")),
+        wait_until(Duration::from_secs(5), || status(first).starts_with("DOWN")),
         "HAProxy did not mark the draining machine DOWN: {}",
         status(first)
     );

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::haproxy::{config_head, HaProxy, HAPROXY_ADDRESS};
+use common::haproxy::HaProxy;
 use common::obs::{Obs, ObsSettings};
 use common::report::*;
 use common::*;
@@ -638,17 +638,7 @@ fn obs_logs_in_across_two_machines_that_share_a_fleet_secret() {
         ("auth-fleet-secret", "the fleet's secret"),
     ]);
     let machines = [Ingest::start(&props), Ingest::start(&props)];
-    let config = format!(
-        "{}    balance roundrobin
-    default-server send-proxy-v2 source {HAPROXY_ADDRESS}
-    server ingest-1 127.0.0.1:{}
-    server ingest-2 127.0.0.1:{}
-",
-        config_head(front),
-        machines[0].port,
-        machines[1].port
-    );
-    let _lb = HaProxy::start_with_config(front, &config);
+    let _lb = HaProxy::round_robin(front, &[machines[0].port, machines[1].port]);
     let mut obs = Obs::start(
         &tmp_path(&format!("obs-fleet-{front}")),
         &ObsSettings::new(front, APP, KEY).credentials(USER, PASSWORD),
@@ -671,10 +661,7 @@ fn obs_logs_in_across_two_machines_that_share_a_fleet_secret() {
     let on = on.unwrap_or_default();
     let accepted: Vec<u64> = machines
         .iter()
-        .map(|m| {
-            let stats = m.src.property::<gst::Structure>("stats");
-            stats.get::<u64>("connections-accepted").unwrap()
-        })
+        .map(|m| connections_accepted(&m.src))
         .collect();
     // The other machine saw one connect of the login, the one it answered with the challenge.
     assert_eq!(

@@ -122,6 +122,19 @@ impl HaProxy {
         proxy
     }
 
+    /// HAProxy on `front` spreading connections over `backends` (elements' ports) in turn, with
+    /// no stickiness and a PROXY v2 header: each new connection goes to the next element.
+    pub fn round_robin(front: u16, backends: &[u16]) -> HaProxy {
+        let mut config = config_head(front);
+        config += &format!(
+            "    balance roundrobin\n    default-server send-proxy-v2 source {HAPROXY_ADDRESS}\n"
+        );
+        for (i, port) in backends.iter().enumerate() {
+            config += &format!("    server ingest-{} 127.0.0.1:{port}\n", i + 1);
+        }
+        Self::start_with_config(front, &config)
+    }
+
     /// `rtmp://[userinfo@]127.0.0.1:FRONT/app_and_key`.
     pub fn url(&self, userinfo: Option<&str>, app_and_key: &str) -> String {
         match userinfo {

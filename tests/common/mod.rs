@@ -304,6 +304,24 @@ pub struct Receiver {
     pub port: u16,
 }
 
+/// Whether `cond` holds within `timeout` (checked every 20 ms, and once more at the end).
+pub fn wait_until(timeout: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// The element's `stats` count of accepted connections.
+pub fn connections_accepted(src: &gst::Element) -> u64 {
+    let stats = src.property::<gst::Structure>("stats");
+    stats.get::<u64>("connections-accepted").unwrap()
+}
+
 /// An `rtmpserversrc` on 127.0.0.1 and a free port, with `props` (name/value pairs, as strings).
 pub fn loopback_src(props: &[(&str, &str)]) -> gst::Element {
     init();
