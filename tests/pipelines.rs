@@ -264,6 +264,138 @@ fn mp4mux_without_queues_writes_every_frame() {
     let _ = std::fs::remove_file(&out);
 }
 
+/// Threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|name| name.starts_with(prefix))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn stats_field<T: for<'a> gst::glib::value::FromValue<'a> + 'static>(
+    src: &gst::Element,
+    name: &str,
+) -> T {
+    src.property::<gst::Structure>("stats")
+        .get::<T>(name)
+        .unwrap()
+}
+
+/// Direct delivery (the publisher's thread pushes itself once downstream never waits) must
+/// not turn a sink that waits for the other pad into a hang: here, once direct delivery is on,
+/// the video sink holds a frame until the audio pad has gone a second past it, as a muxer
+/// waiting for audio would. That audio is still in the socket, so only another thread reading
+/// the connection (the push watchdog's rescue) lets the video go on.
+#[test]
+fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
+    let clip = clip_h264_aac(10);
+    let (video, audio) = frames(&clip);
+    let port = free_port();
+    let run = Launched::start(&format!(
+        "{} src.video_0 ! fakesink name=v sync=false src.audio_0 ! fakesink name=a sync=false",
+        source(port)
+    ));
+    let src = run.pipeline.by_name("src").unwrap();
+    #[derive(Default)]
+    struct Gate {
+        armed: bool,
+        /// The audio pad's latest timestamp.
+        audio: Option<gst::ClockTime>,
+        /// How long the video frame was held, and whether audio released it.
+        held: Option<(Duration, bool)>,
+        video_dts: Vec<gst::ClockTime>,
+    }
+    let gate = Arc::new((Mutex::new(Gate::default()), std::sync::Condvar::new()));
+    let sink_pad = |name: &str| {
+        run.pipeline
+            .by_name(name)
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+    };
+    let g = gate.clone();
+    sink_pad("a").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+            g.0.lock().unwrap().audio = b.pts();
+            g.1.notify_all();
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let g = gate.clone();
+    sink_pad("v").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(gst::PadProbeData::Buffer(b)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut state = g.0.lock().unwrap();
+        state.video_dts.extend(b.dts_or_pts());
+        if !state.armed || state.held.is_some() {
+            return gst::PadProbeReturn::Ok;
+        }
+        let until = b.pts().unwrap() + gst::ClockTime::SECOND;
+        let start = Instant::now();
+        let released = loop {
+            if state.audio.is_some_and(|a| a > until) {
+                break true;
+            }
+            if start.elapsed() > Duration::from_secs(8) {
+                break false;
+            }
+            state =
+                g.1.wait_timeout(state, Duration::from_millis(50))
+                    .unwrap()
+                    .0;
+        };
+        state.held = Some((start.elapsed(), released));
+        gst::PadProbeReturn::Ok
+    });
+    let url = format!("rtmp://127.0.0.1:{port}/app/{KEY}");
+    let publisher = ffmpeg_publish(&clip, &url, true);
+    assert!(
+        run.wait_for(Duration::from_secs(8), |_| stats_field::<bool>(
+            &src,
+            "direct-delivery-active"
+        )),
+        "unsynced fakesinks never waited, yet direct delivery did not start"
+    );
+    assert!(
+        wait_until(Duration::from_secs(1), || threads_named("rtmp-push-watch")
+            == 1),
+        "no push watchdog"
+    );
+    gate.0.lock().unwrap().armed = true;
+    let (ok, err) = wait_child(publisher, Duration::from_secs(40));
+    assert!(ok, "ffmpeg: {err}");
+    let fall_backs: u64 = stats_field(&src, "direct-delivery-fall-backs");
+    let counts = run.finish(true);
+    let state = gate.0.lock().unwrap();
+    let (held, released) = state.held.expect("the video frame was never held");
+    assert!(
+        released,
+        "audio did not go on while a video push waited: the connection was not read ({held:?})"
+    );
+    assert!(held >= Duration::from_millis(900), "held {held:?}");
+    assert!(fall_backs >= 1, "the stuck push was not noticed");
+    assert_eq!(counts["v"].buffers, video, "{counts:?}");
+    assert_eq!(counts["a"].buffers, audio, "{counts:?}");
+    assert!(
+        state.video_dts.windows(2).all(|w| w[0] <= w[1]),
+        "video out of order after the rescue"
+    );
+    // The stuck thread left once its push returned; the rescuer once the publish ended.
+    assert!(
+        wait_until(Duration::from_secs(3), || threads_named("rtmp-pub-") == 0),
+        "{} publisher threads left",
+        threads_named("rtmp-pub-")
+    );
+}
+
 // ---- README.md's pipelines ----
 
 /// Every `gst-launch-1.0 ...` command in README.md's code blocks, continuation lines joined.

@@ -257,6 +257,12 @@ impl ObjectImpl for RtmpServerSrc {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("direct-delivery")
+                    .nick("Direct delivery")
+                    .blurb("Once PLAYING and downstream has taken a few seconds of buffers without waiting, the publisher's thread pushes them itself instead of waking a thread per pad (less CPU per message); slow or blocked pushes go back to pad threads. false: always pad threads")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("timeout")
                     .nick("Timeout")
                     .blurb("Milliseconds without any data from a peer, handshake included, before it is dropped; for a publisher, milliseconds without media")
@@ -471,6 +477,7 @@ impl ObjectImpl for RtmpServerSrc {
             "public-port" => settings.public_port = value.get().unwrap(),
             "verify-port" => settings.verify_port = value.get().unwrap(),
             "eos-on-disconnect" => settings.eos_on_disconnect = value.get().unwrap(),
+            "direct-delivery" => self.outputs.set_direct_allowed(value.get().unwrap()),
             "timeout" => settings.timeout_ms = value.get().unwrap(),
             "latency" => settings.latency_ms = value.get().unwrap(),
             "clock-sync" => settings.clock_sync = value.get().unwrap(),
@@ -531,6 +538,7 @@ impl ObjectImpl for RtmpServerSrc {
             "public-port" => settings.public_port.to_value(),
             "verify-port" => settings.verify_port.to_value(),
             "eos-on-disconnect" => settings.eos_on_disconnect.to_value(),
+            "direct-delivery" => self.outputs.direct_allowed().to_value(),
             "timeout" => settings.timeout_ms.to_value(),
             "latency" => settings.latency_ms.to_value(),
             "clock-sync" => settings.clock_sync.to_value(),
@@ -639,10 +647,13 @@ impl ElementImpl for RtmpServerSrc {
         match transition {
             gst::StateChange::NullToReady => self.bind()?,
             gst::StateChange::ReadyToPaused => self.start_accepting()?,
+            // Sinks preroll again: publisher threads no longer push themselves.
+            gst::StateChange::PlayingToPaused => self.outputs.set_playing(false),
             _ => {}
         }
         let mut result = self.parent_change_state(transition)?;
         match transition {
+            gst::StateChange::PausedToPlaying => self.outputs.set_playing(true),
             // A live source: nothing to preroll. A publish that starts in PAUSED blocks in the
             // sinks' preroll until PLAYING (back-pressure, as in any other blocked push).
             gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
@@ -940,6 +951,11 @@ impl RtmpServerSrc {
             .field("rejected-by-reason", by_reason)
             .field("publishes", self.counters.publishes())
             .field("queued-bytes", self.outputs.queued_bytes());
+        let (to_direct, fall_backs) = self.outputs.delivery_switches();
+        builder = builder
+            .field("direct-delivery-active", self.outputs.is_direct())
+            .field("direct-delivery-switches", to_direct)
+            .field("direct-delivery-fall-backs", fall_backs);
         let (active, backup, failover) = {
             let publish = self.publish.lock().unwrap();
             (

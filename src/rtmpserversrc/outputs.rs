@@ -8,15 +8,19 @@
 //! pad's queue is full the connection thread waits, stops reading, and TCP slows the publisher
 //! down (back-pressure instead of dropping). Pads outlive publish sessions: a publisher that
 //! reconnects continues on the same pads. The cost of the thread hop is measured in
-//! bench/README.md.
+//! bench/README.md; once downstream is seen not to wait, the connection thread pushes itself
+//! ([`Outputs::deliver_directly`], pad_queues.rs says when), watched by the server's push
+//! watchdog.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues};
+use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues, QUICK_PUSH};
+use crate::server::PushWatch;
 use crate::CAT;
 
 /// Audio or video, with the Enhanced RTMP track id (0 for plain RTMP).
@@ -71,6 +75,8 @@ const NO_TIME: u64 = u64::MAX;
 #[derive(Default)]
 struct Pads {
     map: HashMap<TrackKey, gst::Pad>,
+    /// The same pads as a list shared with direct deliveries (no allocation per read).
+    list: Arc<Vec<(TrackKey, gst::Pad)>>,
     /// True once the element left PAUSED: a straggling publisher thread adds no pads.
     closed: bool,
 }
@@ -208,6 +214,9 @@ impl Outputs {
             let mut pads = self.pads.lock().map_err(|_| gst::FlowError::Error)?;
             if !pads.closed {
                 pads.map.insert(key, pad.clone());
+                let mut list: Vec<_> = pads.map.iter().map(|(k, p)| (*k, p.clone())).collect();
+                list.sort_by_key(|(k, _)| *k);
+                pads.list = Arc::new(list);
             }
             pads.closed
         };
@@ -269,6 +278,61 @@ impl Outputs {
         self.queues.wake_pad_threads();
     }
 
+    /// Whether the connection thread should push what it queued itself
+    /// ([`Outputs::deliver_directly`]).
+    pub fn is_direct(&self) -> bool {
+        self.queues.is_direct()
+    }
+
+    /// Pushes what is queued from the calling (connection) thread, oldest first on each pad,
+    /// arming `watch` around each push, then wakes the pad threads for whatever they must
+    /// push instead. False if the push watchdog gave the connection to another thread
+    /// meanwhile.
+    pub fn deliver_directly(&self, watch: &PushWatch) -> bool {
+        let list = match self.pads.lock() {
+            Ok(pads) => pads.list.clone(),
+            Err(_) => return true,
+        };
+        let mut failed = self.queues.failed_session();
+        for (key, pad) in list.iter() {
+            while let Some(entry) = self.queues.take_direct(*key) {
+                watch.arm();
+                let took = push_entry(pad, entry, &self.queues, &self.flow, &mut failed);
+                let kept = watch.disarm();
+                self.queues.release_direct(*key, took.unwrap_or_default());
+                if !kept {
+                    return false;
+                }
+            }
+        }
+        self.queues.wake_pad_threads();
+        true
+    }
+
+    /// The push watchdog found a direct push that does not return: pad threads again.
+    pub fn fall_back(&self) {
+        self.queues.fall_back();
+    }
+
+    /// The element entered or left PLAYING (direct delivery only while PLAYING).
+    pub fn set_playing(&self, playing: bool) {
+        self.queues.set_playing(playing);
+    }
+
+    /// The `direct-delivery` property: false keeps every push on the pad threads.
+    pub fn set_direct_allowed(&self, allowed: bool) {
+        self.queues.set_direct_allowed(allowed);
+    }
+
+    pub fn direct_allowed(&self) -> bool {
+        self.queues.direct_allowed()
+    }
+
+    /// Switches to direct delivery and back so far.
+    pub fn delivery_switches(&self) -> (u64, u64) {
+        self.queues.delivery_switches()
+    }
+
     /// Wakes a sender waiting for queue space, so a replaced publisher notices at once.
     pub fn wake_senders(&self) {
         self.queues.wake_senders();
@@ -328,6 +392,7 @@ impl Outputs {
         let pads: Vec<gst::Pad> = match self.pads.lock() {
             Ok(mut pads) => {
                 pads.closed = true;
+                pads.list = Arc::default();
                 pads.map.drain().map(|(_, pad)| pad).collect()
             }
             Err(_) => Vec::new(),
@@ -369,34 +434,57 @@ fn start_pad_thread(
         }
         // A session that failed pushes nothing more; its sender stops at its next buffer.
         let mut failed = queues.failed_session();
+        let (mut quick, mut slow) = (0, false);
         for entry in batch.drain(..) {
-            match entry.item {
-                Item::Buffer(buffer) => {
-                    if failed == Some(entry.session) {
-                        continue;
-                    }
-                    let result = pad.push(buffer);
-                    let combined = match flow.lock() {
-                        Ok(mut flow) => flow.update_pad_flow(&pad, result),
-                        Err(_) => Err(gst::FlowError::Error),
-                    };
-                    let outcome = match combined {
-                        Ok(_) => continue,
-                        Err(gst::FlowError::Flushing | gst::FlowError::Eos) => PushOutcome::Stopped,
-                        Err(err) => PushOutcome::Failed(err),
-                    };
-                    failed = Some(entry.session);
-                    if queues.fail(entry.session, outcome) {
-                        report_failure(&pad, outcome);
-                    }
-                }
-                Item::Event(event) => {
-                    pad.push_event(event);
-                }
+            match push_entry(&pad, entry, &queues, &flow, &mut failed) {
+                Some(took) if took < QUICK_PUSH => quick += 1,
+                Some(_) => slow = true,
+                None => {}
             }
         }
+        queues.note_pushes(quick, slow);
     })
     .map_err(|err| gst::loggable_error!(CAT, "start task: {err}"))
+}
+
+/// Pushes one queued entry on `pad` (from its pad thread or, in direct delivery, from the
+/// connection thread) and records a failure for its session. Returns how long a buffer's push
+/// took; `None` for events and skipped buffers.
+fn push_entry(
+    pad: &gst::Pad,
+    entry: Entry,
+    queues: &PadQueues,
+    flow: &Mutex<gst_base::UniqueFlowCombiner>,
+    failed: &mut Option<u64>,
+) -> Option<Duration> {
+    match entry.item {
+        Item::Buffer(buffer) => {
+            if *failed == Some(entry.session) {
+                return None;
+            }
+            let start = Instant::now();
+            let result = pad.push(buffer);
+            let took = start.elapsed();
+            let combined = match flow.lock() {
+                Ok(mut flow) => flow.update_pad_flow(pad, result),
+                Err(_) => Err(gst::FlowError::Error),
+            };
+            let outcome = match combined {
+                Ok(_) => return Some(took),
+                Err(gst::FlowError::Flushing | gst::FlowError::Eos) => PushOutcome::Stopped,
+                Err(err) => PushOutcome::Failed(err),
+            };
+            *failed = Some(entry.session);
+            if queues.fail(entry.session, outcome) {
+                report_failure(pad, outcome);
+            }
+            Some(took)
+        }
+        Item::Event(event) => {
+            pad.push_event(event);
+            None
+        }
+    }
 }
 
 /// What a demuxer does when downstream fails: the application learns why the stream stopped.

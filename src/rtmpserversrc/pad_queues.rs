@@ -17,6 +17,16 @@
 //!
 //! The pad thread takes everything queued at each wake-up by swapping its lane's `VecDeque`
 //! with its own (no allocation per buffer once warm) and pushes without any lock of ours.
+//!
+//! **Direct delivery.** Waking a pad thread costs a futex wake and two context switches per
+//! message, the largest cost left at real-time pace when downstream never waits (a
+//! `sync=false` sink, an appsink, a `queue`). So once the element is PLAYING and the pad
+//! threads have seen [`QUICK_RUN`] pushes in a row return within [`QUICK_PUSH`], the lanes
+//! switch to direct delivery: the connection thread pushes each entry itself after its read
+//! ([`PadQueues::take_direct`]), one entry at a time, while the pad thread sleeps. A push that
+//! takes [`SLOW_PUSH`] or more, a new pad, leaving PLAYING, or the push watchdog (a push that
+//! does not return at all) switch back to pad threads, and each fall-back doubles the quick
+//! run needed next time.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +46,20 @@ const WAKE_AT_ENTRIES: usize = 16;
 /// A waiting sender rechecks its conditions at least this often, in case a wake-up was missed
 /// (eviction is also signalled explicitly).
 const SENDER_RECHECK: Duration = Duration::from_millis(200);
+
+/// A push that returns within this took no wait downstream worth a thread.
+pub(super) const QUICK_PUSH: Duration = Duration::from_millis(2);
+
+/// Quick pushes in a row (over all pads) before the lanes switch to direct delivery the first
+/// time: a few seconds of media, well past any preroll.
+const QUICK_RUN: u32 = 256;
+
+/// At most this many quick pushes in a row are asked for after repeated fall-backs.
+const MAX_QUICK_RUN: u32 = QUICK_RUN << 6;
+
+/// A direct push that took this long goes back to pad threads: the connection thread was not
+/// reading meanwhile.
+pub(super) const SLOW_PUSH: Duration = Duration::from_millis(20);
 
 /// What travels to a pad thread.
 #[derive(Debug)]
@@ -74,6 +98,10 @@ struct Lane {
     wake_pending: bool,
     /// The pad is inactive: senders give up, the pad thread returns.
     flushing: bool,
+    /// The connection thread is pushing this lane's oldest entry itself (direct delivery).
+    direct_busy: bool,
+    /// The pad thread is blocked waiting for data.
+    waiting: bool,
     /// The caps most recently queued, so a change is sent once and in order.
     caps: Option<gst::Caps>,
     /// The pad thread's wake-up (data or flushing).
@@ -111,6 +139,26 @@ impl Lane {
         self.entries.push_back(entry);
     }
 
+    /// Takes the oldest entry, keeping the byte count and the time span right.
+    fn pop_front(&mut self) -> Option<Entry> {
+        let entry = self.entries.pop_front()?;
+        let size = match &entry.item {
+            Item::Buffer(buffer) => buffer.size(),
+            Item::Event(_) => 0,
+        };
+        self.bytes = self.bytes.saturating_sub(size + ENTRY_OVERHEAD);
+        if self.entries.is_empty() {
+            self.oldest = None;
+            self.newest = None;
+        } else if matches!(entry.item, Item::Buffer(_)) {
+            self.oldest = self.entries.iter().find_map(|e| match &e.item {
+                Item::Buffer(b) => b.dts_or_pts(),
+                Item::Event(_) => None,
+            });
+        }
+        Some(entry)
+    }
+
     /// Moves everything queued into `batch` (empty, keeps its capacity).
     fn take_into(&mut self, batch: &mut VecDeque<Entry>) {
         debug_assert!(batch.is_empty());
@@ -131,6 +179,38 @@ struct Shared {
     /// Senders waiting for space: only then do pad threads signal `space` (a futex wake per
     /// buffer otherwise).
     senders_waiting: usize,
+    delivery: DeliveryMode,
+}
+
+/// Who pushes the lanes' entries, and what it takes to switch (see the module's doc).
+#[derive(Debug)]
+struct DeliveryMode {
+    /// The `direct-delivery` property.
+    allowed: bool,
+    direct: bool,
+    /// The element is PLAYING: sinks have prerolled.
+    playing: bool,
+    /// Quick pushes in a row seen by the pad threads.
+    quick_run: u32,
+    /// Quick pushes in a row needed before the next switch to direct delivery.
+    needed: u32,
+    /// Switches to direct delivery and back, for the statistics.
+    switches_to_direct: u64,
+    fall_backs: u64,
+}
+
+impl Default for DeliveryMode {
+    fn default() -> Self {
+        DeliveryMode {
+            allowed: true,
+            direct: false,
+            playing: false,
+            quick_run: 0,
+            needed: QUICK_RUN,
+            switches_to_direct: 0,
+            fall_backs: 0,
+        }
+    }
 }
 
 /// The lanes of one element, under one lock: the sender needs to see every lane at once to
@@ -143,6 +223,8 @@ pub(super) struct PadQueues {
     /// Times a sender waited for space: while it waits its socket is left unread, so what it
     /// reads next arrived earlier than it is read (clock-sync discounts those arrivals).
     sender_waits: AtomicU64,
+    /// `delivery.direct`, readable without the lock (checked after every read).
+    direct: AtomicBool,
 }
 
 impl Default for PadQueues {
@@ -156,9 +238,11 @@ impl Default for PadQueues {
                     max_bytes: 16 * 1024 * 1024,
                 },
                 senders_waiting: 0,
+                delivery: DeliveryMode::default(),
             }),
             space: Condvar::new(),
             sender_waits: AtomicU64::new(0),
+            direct: AtomicBool::new(false),
         }
     }
 }
@@ -194,6 +278,8 @@ impl PadQueues {
         let lane = shared.lanes.entry(key).or_default();
         lane.flushing = false;
         lane.caps = Some(caps.clone());
+        // A new pad may have a sink that still prerolls.
+        self.leave_direct(&mut shared, false);
     }
 
     /// The condition variable the pad thread of `key` waits on (see [`PadQueues::next_batch`]).
@@ -231,6 +317,8 @@ impl PadQueues {
         }
         shared.lanes.clear();
         shared.failure = None;
+        self.leave_direct(&mut shared, false);
+        shared.delivery.needed = QUICK_RUN;
         drop(shared);
         self.space.notify_all();
     }
@@ -326,10 +414,155 @@ impl PadQueues {
 
     fn wake(shared: &mut Shared) {
         for lane in shared.lanes.values_mut() {
-            if std::mem::take(&mut lane.wake_pending) {
+            // A lane delivered directly meanwhile has nothing to wake for (yet).
+            if lane.wake_pending && !lane.entries.is_empty() && !lane.direct_busy {
+                lane.wake_pending = false;
                 lane.ready.notify_one();
             }
         }
+    }
+
+    /// Whether the connection thread should push the queued entries itself (a hint, read
+    /// without the lock; [`PadQueues::take_direct`] decides).
+    pub fn is_direct(&self) -> bool {
+        self.direct.load(Ordering::Relaxed)
+    }
+
+    /// The element entered PLAYING (true) or left it: leaving goes back to pad threads, since
+    /// sinks block in preroll again.
+    pub fn set_playing(&self, playing: bool) {
+        let mut shared = self.lock();
+        shared.delivery.playing = playing;
+        if !playing {
+            self.leave_direct(&mut shared, false);
+        }
+    }
+
+    /// The `direct-delivery` property.
+    pub fn set_direct_allowed(&self, allowed: bool) {
+        let mut shared = self.lock();
+        shared.delivery.allowed = allowed;
+        if !allowed {
+            self.leave_direct(&mut shared, false);
+        }
+    }
+
+    pub fn direct_allowed(&self) -> bool {
+        self.lock().delivery.allowed
+    }
+
+    /// Back to pad threads; a `fall_back` after a slow or stuck push also doubles the quick
+    /// run needed next time. Wakes every pad thread that has data.
+    fn leave_direct(&self, shared: &mut Shared, fall_back: bool) {
+        let mode = &mut shared.delivery;
+        mode.quick_run = 0;
+        if fall_back {
+            mode.needed = mode.needed.saturating_mul(2).min(MAX_QUICK_RUN);
+        }
+        if !std::mem::take(&mut mode.direct) {
+            return;
+        }
+        self.direct.store(false, Ordering::Relaxed);
+        if fall_back {
+            mode.fall_backs += 1;
+        }
+        for lane in shared.lanes.values_mut() {
+            if !lane.entries.is_empty() && !lane.direct_busy {
+                lane.wake_pending = false;
+                lane.ready.notify_one();
+            }
+        }
+    }
+
+    /// A push was slow or did not return (the push watchdog): back to pad threads.
+    pub fn fall_back(&self) {
+        let mut shared = self.lock();
+        self.leave_direct(&mut shared, true);
+    }
+
+    /// For a pad thread, after pushing a batch: `quick` buffers were pushed within
+    /// [`QUICK_PUSH`], and `slow` says whether one took longer. Switches to direct delivery
+    /// after a long enough run of quick pushes while PLAYING.
+    pub fn note_pushes(&self, quick: u32, slow: bool) {
+        let mut shared = self.lock();
+        if slow {
+            // A pad thread that waits downstream: not a time to push from the connection.
+            if shared.delivery.direct {
+                self.leave_direct(&mut shared, true);
+            }
+            shared.delivery.quick_run = 0;
+            return;
+        }
+        let mode = &mut shared.delivery;
+        if !mode.allowed || !mode.playing || mode.direct {
+            return;
+        }
+        mode.quick_run = mode.quick_run.saturating_add(quick);
+        if mode.quick_run >= mode.needed {
+            mode.direct = true;
+            mode.switches_to_direct += 1;
+            self.direct.store(true, Ordering::Relaxed);
+            gst::debug!(
+                crate::CAT,
+                "{} quick pushes in a row: the connection thread pushes directly",
+                mode.quick_run
+            );
+        }
+    }
+
+    /// For the connection thread in direct delivery: the oldest entry of the lane of `key`,
+    /// which it pushes itself, then calls [`PadQueues::release_direct`]. `None` when the lane
+    /// is empty, its pad thread is pushing (order), or delivery is back with the pad threads.
+    pub fn take_direct(&self, key: TrackKey) -> Option<Entry> {
+        let mut shared = self.lock();
+        if !shared.delivery.direct {
+            return None;
+        }
+        let lane = shared.lanes.get_mut(&key)?;
+        if lane.flushing || lane.in_flight || lane.direct_busy {
+            return None;
+        }
+        let entry = lane.pop_front()?;
+        lane.direct_busy = true;
+        if lane.entries.is_empty() && lane.waiting {
+            // As if its pad thread had taken it: the lane waits for data again.
+            lane.starving = true;
+            lane.wake_pending = false;
+        }
+        self.signal_space(&shared);
+        Some(entry)
+    }
+
+    /// The connection thread's push of an entry of `key` returned after `took`. A slow push
+    /// goes back to pad threads; whatever the lane still holds then is theirs.
+    pub fn release_direct(&self, key: TrackKey, took: Duration) {
+        let mut shared = self.lock();
+        if took >= SLOW_PUSH {
+            gst::debug!(
+                crate::CAT,
+                "{}: a direct push took {took:?}, back to pad threads",
+                key.pad_name()
+            );
+            self.leave_direct(&mut shared, true);
+        }
+        let direct = shared.delivery.direct;
+        if let Some(lane) = shared.lanes.get_mut(&key) {
+            lane.direct_busy = false;
+            // The pad thread pushes what is left (or, flushing, returns).
+            if lane.flushing || (!direct && !lane.entries.is_empty()) {
+                lane.wake_pending = false;
+                lane.ready.notify_one();
+            }
+        }
+    }
+
+    /// Switches to direct delivery and fall-backs so far, for `stats`.
+    pub fn delivery_switches(&self) -> (u64, u64) {
+        let shared = self.lock();
+        (
+            shared.delivery.switches_to_direct,
+            shared.delivery.fall_backs,
+        )
     }
 
     /// For the pad thread of `key`: waits until something is queued and moves all of it into
@@ -347,19 +580,25 @@ impl PadQueues {
                 lane.starving = false;
                 return Batch::Flushing;
             }
-            if !lane.entries.is_empty() {
+            // The connection thread pushing an entry of this lane goes first (order).
+            if !lane.entries.is_empty() && !lane.direct_busy {
                 lane.starving = false;
+                lane.waiting = false;
                 lane.in_flight = true;
                 lane.take_into(batch);
                 self.signal_space(&shared);
                 return Batch::Ready;
             }
-            if !lane.starving {
+            lane.waiting = true;
+            if !lane.starving && lane.entries.is_empty() {
                 lane.starving = true;
                 // A sender held back by another lane's time limit may go on now.
                 self.signal_space(&shared);
             }
             shared = ready.wait(shared).unwrap_or_else(|e| e.into_inner());
+            if let Some(lane) = shared.lanes.get_mut(&key) {
+                lane.waiting = false;
+            }
         }
     }
 
@@ -387,7 +626,7 @@ impl PadQueues {
         self.lock()
             .lanes
             .values()
-            .any(|l| l.in_flight || !l.entries.is_empty())
+            .any(|l| l.in_flight || l.direct_busy || !l.entries.is_empty())
     }
 
     /// How many times a sender has waited for space so far.
@@ -599,6 +838,101 @@ mod tests {
             ..buffer(10, 1)
         };
         assert_eq!(q.send(A, other, &fresh), PushOutcome::Ok);
+    }
+
+    fn dts_ms(entry: &Entry) -> u64 {
+        match &entry.item {
+            Item::Buffer(b) => b.dts().unwrap().mseconds(),
+            Item::Event(_) => panic!("an event"),
+        }
+    }
+
+    #[test]
+    fn direct_delivery_starts_after_a_run_of_quick_pushes_while_playing_and_falls_back() {
+        let q = queues(1000, 1 << 20);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        q.note_pushes(QUICK_RUN, false);
+        assert!(!q.is_direct(), "not before PLAYING (sinks may preroll)");
+        q.set_playing(true);
+        q.note_pushes(QUICK_RUN - 1, false);
+        assert!(!q.is_direct());
+        q.note_pushes(1, false);
+        assert!(q.is_direct());
+        let abort = AtomicBool::new(false);
+        for ms in 0..3 {
+            assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
+        }
+        // Oldest first, one at a time.
+        let first = q.take_direct(V).unwrap();
+        assert_eq!(dts_ms(&first), 0);
+        assert!(q.take_direct(V).is_none(), "one entry in flight per lane");
+        q.release_direct(V, Duration::from_micros(50));
+        assert!(q.is_direct(), "a quick push keeps it");
+        assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 1);
+        q.release_direct(V, SLOW_PUSH);
+        assert!(!q.is_direct(), "a slow push goes back to pad threads");
+        assert!(q.take_direct(V).is_none());
+        assert_eq!(q.delivery_switches(), (1, 1));
+        // What is left is the pad thread's, and the next switch needs twice the run.
+        let mut batch = VecDeque::new();
+        assert_eq!(q.next_batch(V, &q.lane_signal(V), &mut batch), Batch::Ready);
+        assert_eq!(batch.iter().map(dts_ms).collect::<Vec<_>>(), vec![2]);
+        q.note_pushes(QUICK_RUN, false);
+        assert!(!q.is_direct(), "the run needed doubled");
+        q.note_pushes(QUICK_RUN, false);
+        assert!(q.is_direct());
+        // A slow push on a pad thread, a new pad, leaving PLAYING, or the property: threads.
+        q.note_pushes(0, true);
+        assert!(!q.is_direct());
+        q.note_pushes(MAX_QUICK_RUN, false);
+        assert!(q.is_direct());
+        q.open_lane(A, &gst::Caps::new_empty_simple("audio/mpeg"));
+        assert!(!q.is_direct(), "a new pad's sink may preroll");
+        q.note_pushes(MAX_QUICK_RUN, false);
+        assert!(q.is_direct());
+        q.set_playing(false);
+        assert!(!q.is_direct());
+        q.set_playing(true);
+        q.set_direct_allowed(false);
+        q.note_pushes(MAX_QUICK_RUN, false);
+        assert!(!q.is_direct(), "direct-delivery=false");
+    }
+
+    #[test]
+    fn a_pad_thread_waits_for_the_direct_push_in_flight_then_takes_the_rest_in_order() {
+        let q = queues(1000, 1 << 20);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        q.set_playing(true);
+        q.note_pushes(QUICK_RUN, false);
+        // The pad thread sleeps; media is queued and the connection thread takes the oldest.
+        let qv = q.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut batch = VecDeque::new();
+            qv.next_batch(V, &qv.lane_signal(V), &mut batch);
+            let _ = tx.send(batch.iter().map(dts_ms).collect::<Vec<_>>());
+        });
+        thread::sleep(Duration::from_millis(50));
+        let abort = AtomicBool::new(false);
+        for ms in 0..20 {
+            assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
+        }
+        let first = q.take_direct(V).unwrap();
+        assert_eq!(dts_ms(&first), 0);
+        // 20 entries woke the pad thread, but the lane's oldest is being pushed directly.
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        // The push watchdog found the push stuck: the pad thread gets the rest once the
+        // direct push returns, after it.
+        q.fall_back();
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        q.release_direct(V, Duration::from_secs(1));
+        let rest = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert_eq!(rest, (1..20).collect::<Vec<_>>());
+        assert_eq!(
+            q.queued_bytes(),
+            0,
+            "the byte count followed the direct takes"
+        );
     }
 
     #[test]

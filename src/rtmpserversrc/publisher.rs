@@ -33,7 +33,7 @@ use super::timeline::Timeline;
 use super::tracks::{NotReady, Track, Tracks};
 use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
 use crate::rtmp::{Amf0Value, SessionObservations};
-use crate::server::{CloseReason, MediaMessage, Publisher, ReconnectRequest};
+use crate::server::{CloseReason, Delivery, MediaMessage, Publisher, PushWatch, ReconnectRequest};
 use crate::CAT;
 
 /// Per-publish settings, fixed when the publish is accepted.
@@ -79,6 +79,22 @@ pub(super) struct SessionPublisher {
     track_limit_warned: bool,
     /// What the publisher really sends (publish_report.rs): fed by the hooks below.
     report: PublishReport,
+    /// Handed to the connection thread after a read when it should push itself.
+    delivery: Arc<dyn Delivery>,
+}
+
+/// The element's queued media, pushed by the connection thread itself (direct delivery,
+/// pad_queues.rs).
+struct ElementDelivery(super::RtmpServerSrc);
+
+impl Delivery for ElementDelivery {
+    fn deliver(&self, watch: &PushWatch) -> bool {
+        self.0.imp().outputs.deliver_directly(watch)
+    }
+
+    fn fall_back(&self) {
+        self.0.imp().outputs.fall_back();
+    }
 }
 
 impl SessionPublisher {
@@ -92,6 +108,7 @@ impl SessionPublisher {
         let sender_waits = element.imp().outputs.sender_waits();
         SessionPublisher {
             report,
+            delivery: Arc::new(ElementDelivery(element.clone())),
             element,
             slot,
             config,
@@ -719,12 +736,16 @@ impl Publisher for SessionPublisher {
         }
     }
 
-    fn input_done(&mut self) {
+    fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
         let outputs = &self.element.imp().outputs;
-        outputs.wake_pad_threads();
         // The socket is drained: what comes next is read as it arrives.
         self.sender_waits = outputs.sender_waits();
         self.backlog = false;
+        if outputs.is_direct() {
+            return Some(self.delivery.clone());
+        }
+        outputs.wake_pad_threads();
+        None
     }
 
     fn observe_session(&mut self, observations: &SessionObservations) {

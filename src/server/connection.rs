@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use super::deferred::{Deferred, Polled};
 use super::handler::{
-    CloseReason, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage, PublishVerdict,
-    Publisher, RefusalReason, Rejection,
+    CloseReason, ConnectInfo, ConnectVerdict, Delivery, IngestHandler, MediaMessage,
+    PublishVerdict, Publisher, RefusalReason, Rejection,
 };
 use super::listener::ServerConfig;
 use crate::rtmp::{ServerSession, SessionEvent};
@@ -254,12 +254,12 @@ impl Connection {
     }
 
     /// Everything read so far was handled and the socket has nothing more right now: the
-    /// publisher may wake its consumers (once per burst, not once per message).
-    pub fn input_drained(&mut self) {
-        if let Some(publisher) = self.publisher.as_mut() {
-            publisher.observe_session(&self.session.observations());
-            publisher.input_done();
-        }
+    /// publisher may wake its consumers (once per burst, not once per message), or hand back
+    /// what the reading thread should push itself.
+    pub fn input_drained(&mut self) -> Option<Arc<dyn Delivery>> {
+        let publisher = self.publisher.as_mut()?;
+        publisher.observe_session(&self.session.observations());
+        publisher.input_done()
     }
 
     /// Ends the publish, with the session's last observations for its report.

@@ -33,7 +33,7 @@ use super::connection::{Connection, Step};
 use super::handler::{CloseReason, IngestHandler, RefusalReason};
 use super::listener::{Owner, ServerConfig, Shared, NEXT_CONNECTION_ID};
 use super::proxy_header::{self, ProxyHeader, MAX_HEADER_BYTES};
-use super::publisher_thread;
+use super::publisher_thread::{self, PUBLISHER_STACK_SIZE};
 use super::transport::Transport;
 use crate::CAT;
 
@@ -43,10 +43,6 @@ pub(super) const WAKER: Token = Token(1);
 
 /// Most bytes read from one connection per turn, so a fast stranger cannot hold the loop.
 const READ_BUDGET: usize = 16 * 1024;
-
-/// Stack of a publisher thread: the application's pad-added handlers (linking, building
-/// decoders) run on it. Address space only; untouched pages cost nothing.
-const PUBLISHER_STACK_SIZE: usize = 8 * 1024 * 1024;
 
 /// A connection the loop drives.
 struct Pending {
@@ -615,22 +611,12 @@ impl FrontDoor {
             .name(format!("rtmp-pub-{id}"))
             .stack_size(PUBLISHER_STACK_SIZE)
             .spawn(move || {
-                let Some(Pending {
-                    conn, mut stream, ..
-                }) = thread_slot.lock().ok().and_then(|mut p| p.take())
+                let Some(Pending { conn, stream, .. }) =
+                    thread_slot.lock().ok().and_then(|mut p| p.take())
                 else {
                     return;
                 };
-                // Declared after the socket, so it drops first: the registry entry goes before
-                // the descriptor is closed, whatever happens on this thread (a panic included).
-                let guard = shared.thread_guard(id);
-                shared.claim(id);
-                if !pending_out.is_empty() {
-                    use std::io::Write;
-                    let _ = stream.write_all(&pending_out);
-                }
-                publisher_thread::run(conn, &mut stream, &config, &shared);
-                drop(guard);
+                publisher_thread::run(id, conn, stream, pending_out, config, shared);
             });
         match spawned {
             Ok(handle) => self.shared.set_owner(id, Owner::Thread(handle)),

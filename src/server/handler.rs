@@ -3,11 +3,13 @@
 //! The contract between the socket layer and whoever decides what a connection may do.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::deferred::Deferred;
+pub use super::push_watch::PushWatch;
 use crate::auth::AuthFailure;
 use crate::rtmp::{Amf0Value, SessionObservations};
 
@@ -181,8 +183,12 @@ pub trait Publisher: Send {
     /// A media or data message; an error ends the connection.
     fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason>;
     /// Everything one read brought has been handed to [`Publisher::media`]: a good moment to
-    /// wake whoever consumes it (once per read rather than once per message).
-    fn input_done(&mut self) {}
+    /// wake whoever consumes it (once per read rather than once per message). Returns what the
+    /// reading thread should push downstream itself, once it has let go of the connection, if
+    /// downstream has been taking media without waiting (see [`Delivery`]).
+    fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
+        None
+    }
     /// What the session observed of the peer's protocol so far (for the publish report): given
     /// after each read and before [`Publisher::finish`]; a copy of a few counters.
     fn observe_session(&mut self, _observations: &SessionObservations) {}
@@ -202,6 +208,18 @@ pub trait Publisher: Send {
     }
     /// The publish is over.
     fn finish(self: Box<Self>, reason: CloseReason);
+}
+
+/// Media a publisher queued that its reading thread pushes downstream itself, instead of
+/// waking a pad thread for it. The push may block (a sink that prerolls, a muxer waiting for
+/// another pad): the push watchdog then gives the connection to another thread, which reads on
+/// and calls [`Delivery::fall_back`].
+pub trait Delivery: Send + Sync {
+    /// Pushes what is queued, arming `watch` around each push. False if the connection was
+    /// handed to another thread meanwhile: the calling thread must leave it.
+    fn deliver(&self, watch: &PushWatch) -> bool;
+    /// A push did not return in time: queued media goes to pad threads again.
+    fn fall_back(&self);
 }
 
 /// The answer to a `connect`.

@@ -15,12 +15,13 @@ mod handler;
 mod listener;
 mod proxy_header;
 mod publisher_thread;
+mod push_watch;
 mod transport;
 
 pub use deferred::deferred;
 pub use handler::{
-    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, IngestHandler, MediaMessage,
-    PublishVerdict, Publisher, ReconnectRequest, RefusalReason, Rejection,
+    CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, Delivery, IngestHandler,
+    MediaMessage, PublishVerdict, Publisher, PushWatch, ReconnectRequest, RefusalReason, Rejection,
 };
 pub use listener::{Listener, ServerConfig};
 pub use proxy_header::ProxyPolicy;

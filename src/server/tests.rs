@@ -27,6 +27,38 @@ enum OnMedia {
     DropListener,
     /// Counts it and goes on.
     Count,
+    /// Counts it, and asks its thread to deliver after each read: the first delivery's push
+    /// does not return until `release` is set (a sink waiting for the next messages).
+    StuckDelivery,
+}
+
+/// A delivery whose first push blocks until released.
+#[derive(Default)]
+struct StuckPush {
+    release: std::sync::atomic::AtomicBool,
+    calls: AtomicUsize,
+    /// What `disarm` said when the stuck push returned.
+    kept: Mutex<Option<bool>>,
+    fall_backs: AtomicUsize,
+}
+
+impl Delivery for StuckPush {
+    fn deliver(&self, watch: &PushWatch) -> bool {
+        if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+            return true;
+        }
+        watch.arm();
+        while !self.release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let kept = watch.disarm();
+        *self.kept.lock().unwrap() = Some(kept);
+        kept
+    }
+
+    fn fall_back(&self) {
+        self.fall_backs.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 struct Script {
@@ -43,6 +75,7 @@ struct Script {
     /// The address each connect came from.
     connect_peers: Mutex<Vec<std::net::SocketAddr>>,
     media: AtomicUsize,
+    stuck: Arc<StuckPush>,
 }
 
 struct ScriptedPublisher {
@@ -63,13 +96,18 @@ impl Publisher for ScriptedPublisher {
                 let listener = self.script.listener.lock().unwrap().take();
                 drop(listener);
             }
-            OnMedia::Count => {
+            OnMedia::Count | OnMedia::StuckDelivery => {
                 self.script.media.fetch_add(1, Ordering::SeqCst);
                 return Ok(());
             }
         }
         *self.script.media_took.lock().unwrap() = Some(start.elapsed());
         Ok(())
+    }
+
+    fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
+        (self.script.on_media == OnMedia::StuckDelivery)
+            .then(|| self.script.stuck.clone() as Arc<dyn Delivery>)
     }
 
     fn finish(self: Box<Self>, _reason: CloseReason) {
@@ -134,6 +172,7 @@ fn start_with(
         connect_later,
         connect_peers: Mutex::new(Vec::new()),
         media: AtomicUsize::new(0),
+        stuck: Arc::default(),
     });
     let mut listener = Listener::bind("127.0.0.1", 0).unwrap();
     let port = listener.local_addr().port();
@@ -407,4 +446,49 @@ fn a_trusted_proxy_without_a_header_is_closed_and_others_are_direct_clients() {
     spoofing.write_all(&c0c1).unwrap();
     assert!(closed_within(&mut spoofing, Duration::from_secs(5)));
     assert_eq!(script.connect_peers.lock().unwrap().len(), 1);
+}
+
+/// A publisher thread whose delivery push does not return: the push watchdog seats a new
+/// thread that reads on (the media keeps coming), the stuck one leaves when its push returns,
+/// and the connection still ends once, releasing everything.
+#[test]
+fn a_stuck_delivery_is_rescued_and_the_connection_ends_once() {
+    let (script, port) = start(OnMedia::StuckDelivery, false);
+    let mut client = publish_one_message(port);
+    assert!(wait_until(Duration::from_secs(5), || {
+        script.stuck.calls.load(Ordering::SeqCst) == 1
+    }));
+    // Its thread is stuck in the push; more audio keeps arriving and is handled.
+    let mut writer = ChunkWriter::new();
+    for i in 0..10u32 {
+        let mut out = Vec::new();
+        writer.write(4, 21 * (i + 1), 8, 1, &[0xAF, 0x01, 0x21, 0x00], &mut out);
+        client.write_all(&out).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        wait_until(Duration::from_secs(2), || script
+            .media
+            .load(Ordering::SeqCst)
+            >= 11),
+        "only {} media messages handled while a push was stuck",
+        script.media.load(Ordering::SeqCst)
+    );
+    assert_eq!(script.stuck.fall_backs.load(Ordering::SeqCst), 1);
+    // The stuck push returns: its thread learns it no longer reads, and leaves.
+    script.stuck.release.store(true, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(2), || script
+        .stuck
+        .kept
+        .lock()
+        .unwrap()
+        .is_some()));
+    assert_eq!(*script.stuck.kept.lock().unwrap(), Some(false));
+    drop(client);
+    assert!(wait_until(Duration::from_secs(5), || {
+        script.finished.load(Ordering::SeqCst) == 1 && open_connections(&script) == 0
+    }));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(script.finished.load(Ordering::SeqCst), 1);
+    assert_eq!(script.closed.load(Ordering::SeqCst), 1);
 }

@@ -1,0 +1,191 @@
+// Copyright (C) 2026 The gst-plugin-rtmpserver authors
+// SPDX-License-Identifier: MPL-2.0
+//! The watchdog behind direct delivery: a publisher's reading thread may push its media
+//! downstream itself (no pad-thread wake per message), because one thread per process watches
+//! those pushes and, when one has not returned for [`RESCUE_AFTER`], gives the connection to a
+//! fresh reading thread. A sink that waits for another pad's data (preroll, a muxer) then gets
+//! it, as with pad threads; the stuck thread leaves once its push returns.
+//!
+//! A push is armed and disarmed with two atomic stores: no lock and no wake-up on the media
+//! path. The watchdog looks every [`TICK`] while a watched connection exists, and sleeps
+//! otherwise.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// A push that has not returned after this long is taken to wait for something only the
+/// connection's next messages can bring.
+pub(super) const RESCUE_AFTER: Duration = Duration::from_millis(200);
+
+/// How often the watchdog looks while it watches anything.
+const TICK: Duration = Duration::from_millis(50);
+
+/// No push in progress.
+const IDLE: u64 = 0;
+/// The watchdog gave the connection to another thread during this push.
+const RESCUED: u64 = u64::MAX;
+
+fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    // Never IDLE: the epoch is taken before the first push is armed.
+    (EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64).max(1)
+}
+
+/// The push a reading thread has in progress, if any.
+#[derive(Debug, Default)]
+pub struct PushWatch {
+    started_ns: AtomicU64,
+}
+
+impl PushWatch {
+    /// A push starts.
+    pub fn arm(&self) {
+        self.started_ns.store(now_ns(), Ordering::Release);
+    }
+
+    /// The push returned: true if this thread still owns the connection, false if the
+    /// watchdog handed it over meanwhile.
+    pub fn disarm(&self) -> bool {
+        self.started_ns.swap(IDLE, Ordering::AcqRel) != RESCUED
+    }
+
+    /// For the watchdog: claims the connection if its push has been going on for `after`.
+    fn claim_if_stuck(&self, after: Duration) -> bool {
+        let started = self.started_ns.load(Ordering::Acquire);
+        if started == IDLE || started == RESCUED {
+            return false;
+        }
+        if now_ns().saturating_sub(started) < after.as_nanos() as u64 {
+            return false;
+        }
+        self.started_ns
+            .compare_exchange(started, RESCUED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// What the watchdog can do for a connection whose push is stuck.
+pub(super) trait Rescue: Send + Sync {
+    fn watch(&self) -> &PushWatch;
+    /// Called once the watchdog has claimed the connection: start another reading thread.
+    fn rescue(self: Arc<Self>);
+}
+
+struct Watchdog {
+    watched: Mutex<Vec<Weak<dyn Rescue>>>,
+    wake: Condvar,
+}
+
+static WATCHDOG: Watchdog = Watchdog {
+    watched: Mutex::new(Vec::new()),
+    wake: Condvar::new(),
+};
+
+/// Starts the watchdog thread once; false if it could not be started (then nothing may be
+/// pushed from a reading thread).
+fn started() -> bool {
+    static STARTED: OnceLock<bool> = OnceLock::new();
+    *STARTED.get_or_init(|| {
+        let spawned = std::thread::Builder::new()
+            .name("rtmp-push-watch".into())
+            .stack_size(256 * 1024)
+            .spawn(|| WATCHDOG.run());
+        match spawned {
+            Ok(_) => true,
+            Err(err) => {
+                gst::warning!(crate::CAT, "cannot start the push watchdog: {err}");
+                false
+            }
+        }
+    })
+}
+
+/// Watches `target` until it is dropped. False if there is no watchdog: the caller must not
+/// push from its reading thread.
+pub(super) fn watch(target: Weak<dyn Rescue>) -> bool {
+    if !started() {
+        return false;
+    }
+    let mut watched = WATCHDOG.watched.lock().unwrap_or_else(|e| e.into_inner());
+    watched.push(target);
+    if watched.len() == 1 {
+        WATCHDOG.wake.notify_one();
+    }
+    true
+}
+
+impl Watchdog {
+    fn run(&self) {
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            watched.retain(|w| w.strong_count() > 0);
+            if watched.is_empty() {
+                watched = self.wake.wait(watched).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            let stuck: Vec<Arc<dyn Rescue>> = watched
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(|t| t.watch().claim_if_stuck(RESCUE_AFTER))
+                .collect();
+            drop(watched);
+            for target in stuck {
+                target.rescue();
+            }
+            watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+            watched = self
+                .wake
+                .wait_timeout(watched, TICK)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Target {
+        watch: PushWatch,
+        rescued: AtomicUsize,
+    }
+
+    impl Rescue for Target {
+        fn watch(&self) -> &PushWatch {
+            &self.watch
+        }
+        fn rescue(self: Arc<Self>) {
+            self.rescued.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_push_that_does_not_return_is_rescued_once_and_a_quick_one_never() {
+        gst::init().unwrap();
+        let target = Arc::new(Target {
+            watch: PushWatch::default(),
+            rescued: AtomicUsize::new(0),
+        });
+        let weak: Weak<dyn Rescue> = Arc::downgrade(&(target.clone() as Arc<dyn Rescue>));
+        assert!(watch(weak));
+        // Quick pushes, for longer than the rescue delay in total.
+        let until = Instant::now() + RESCUE_AFTER * 2;
+        while Instant::now() < until {
+            target.watch.arm();
+            std::thread::sleep(Duration::from_millis(5));
+            assert!(target.watch.disarm(), "a quick push was taken over");
+        }
+        assert_eq!(target.rescued.load(Ordering::SeqCst), 0);
+        // A stuck one.
+        target.watch.arm();
+        std::thread::sleep(RESCUE_AFTER + TICK * 3);
+        assert_eq!(target.rescued.load(Ordering::SeqCst), 1);
+        assert!(!target.watch.disarm(), "the stuck thread must leave");
+        // Not rescued again while idle.
+        std::thread::sleep(TICK * 3);
+        assert_eq!(target.rescued.load(Ordering::SeqCst), 1);
+    }
+}
