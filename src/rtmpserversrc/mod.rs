@@ -60,6 +60,7 @@ mod publish_report;
 mod publish_slot;
 mod publish_stats;
 mod publisher;
+mod push_timing;
 mod settings;
 mod settle;
 mod skew_estimator;

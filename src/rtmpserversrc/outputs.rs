@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues, QUICK_PUSH};
+use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues, SLOW_PUSH};
+use super::push_timing::{PushJudge, PushKind};
 use crate::server::PushWatch;
 use crate::CAT;
 
@@ -294,12 +295,20 @@ impl Outputs {
             Err(_) => return true,
         };
         let mut failed = self.queues.failed_session();
+        let mut judge = None;
         for (key, pad) in list.iter() {
             while let Some(entry) = self.queues.take_direct(*key) {
+                let judge = judge.get_or_insert_with(PushJudge::start);
                 watch.arm();
                 let took = push_entry(pad, entry, &self.queues, &self.flow, &mut failed);
                 let kept = watch.disarm();
-                self.queues.release_direct(*key, took.unwrap_or_default());
+                // A short wait is fine here; a long one or downstream work is not.
+                let slow = took.is_some_and(|took| match judge.judge(took) {
+                    PushKind::Quick => false,
+                    PushKind::Waited => took >= SLOW_PUSH,
+                    PushKind::Busy => true,
+                });
+                self.queues.release_direct(*key, slow);
                 if !kept {
                     return false;
                 }
@@ -435,11 +444,13 @@ fn start_pad_thread(
         // A session that failed pushes nothing more; its sender stops at its next buffer.
         let mut failed = queues.failed_session();
         let (mut quick, mut slow) = (0, false);
+        let mut judge = PushJudge::start();
         for entry in batch.drain(..) {
-            match push_entry(&pad, entry, &queues, &flow, &mut failed) {
-                Some(took) if took < QUICK_PUSH => quick += 1,
-                Some(_) => slow = true,
-                None => {}
+            if let Some(took) = push_entry(&pad, entry, &queues, &flow, &mut failed) {
+                match judge.judge(took) {
+                    PushKind::Quick => quick += 1,
+                    PushKind::Waited | PushKind::Busy => slow = true,
+                }
             }
         }
         queues.note_pushes(quick, slow);

@@ -21,12 +21,13 @@
 //! **Direct delivery.** Waking a pad thread costs a futex wake and two context switches per
 //! message, the largest cost left at real-time pace when downstream never waits (a
 //! `sync=false` sink, an appsink, a `queue`). So once the element is PLAYING and the pad
-//! threads have seen [`QUICK_RUN`] pushes in a row return within [`QUICK_PUSH`], the lanes
-//! switch to direct delivery: the connection thread pushes each entry itself after its read
-//! ([`PadQueues::take_direct`]), one entry at a time, while the pad thread sleeps. A push that
-//! takes [`SLOW_PUSH`] or more, a new pad, leaving PLAYING, or the push watchdog (a push that
-//! does not return at all) switch back to pad threads, and each fall-back doubles the quick
-//! run needed next time.
+//! threads have seen [`QUICK_RUN`] quick pushes in a row (push_timing.rs: within 2 ms, or
+//! longer only because the machine was busy), the lanes switch to direct delivery: the
+//! connection thread pushes each entry itself after its read ([`PadQueues::take_direct`]), one
+//! entry at a time, while the pad thread sleeps. A push that waits downstream for
+//! [`SLOW_PUSH`] or more or keeps the thread busy for 2 ms, a new pad, leaving PLAYING, or the
+//! push watchdog (a push that does not return at all) switch back to pad threads, and each
+//! fall-back doubles the quick run needed next time.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,9 +48,6 @@ const WAKE_AT_ENTRIES: usize = 16;
 /// (eviction is also signalled explicitly).
 const SENDER_RECHECK: Duration = Duration::from_millis(200);
 
-/// A push that returns within this took no wait downstream worth a thread.
-pub(super) const QUICK_PUSH: Duration = Duration::from_millis(2);
-
 /// Quick pushes in a row (over all pads) before the lanes switch to direct delivery the first
 /// time: a few seconds of media, well past any preroll.
 const QUICK_RUN: u32 = 256;
@@ -57,8 +55,8 @@ const QUICK_RUN: u32 = 256;
 /// At most this many quick pushes in a row are asked for after repeated fall-backs.
 const MAX_QUICK_RUN: u32 = QUICK_RUN << 6;
 
-/// A direct push that took this long goes back to pad threads: the connection thread was not
-/// reading meanwhile.
+/// A direct push that waited this long downstream goes back to pad threads: the connection
+/// thread was not reading meanwhile.
 pub(super) const SLOW_PUSH: Duration = Duration::from_millis(20);
 
 /// What travels to a pad thread.
@@ -480,9 +478,9 @@ impl PadQueues {
         self.leave_direct(&mut shared, true);
     }
 
-    /// For a pad thread, after pushing a batch: `quick` buffers were pushed within
-    /// [`QUICK_PUSH`], and `slow` says whether one took longer. Switches to direct delivery
-    /// after a long enough run of quick pushes while PLAYING.
+    /// For a pad thread, after pushing a batch: `quick` buffers were pushed quickly, and `slow`
+    /// says whether one waited or worked downstream (push_timing.rs). Switches to direct
+    /// delivery after a long enough run of quick pushes while PLAYING.
     pub fn note_pushes(&self, quick: u32, slow: bool) {
         let mut shared = self.lock();
         if slow {
@@ -533,14 +531,15 @@ impl PadQueues {
         Some(entry)
     }
 
-    /// The connection thread's push of an entry of `key` returned after `took`. A slow push
-    /// goes back to pad threads; whatever the lane still holds then is theirs.
-    pub fn release_direct(&self, key: TrackKey, took: Duration) {
+    /// The connection thread's push of an entry of `key` returned; `slow` if it waited long or
+    /// worked downstream, which goes back to pad threads (whatever the lane still holds is
+    /// then theirs).
+    pub fn release_direct(&self, key: TrackKey, slow: bool) {
         let mut shared = self.lock();
-        if took >= SLOW_PUSH {
+        if slow {
             gst::debug!(
                 crate::CAT,
-                "{}: a direct push took {took:?}, back to pad threads",
+                "{}: a direct push waited or worked downstream, back to pad threads",
                 key.pad_name()
             );
             self.leave_direct(&mut shared, true);
@@ -866,10 +865,10 @@ mod tests {
         let first = q.take_direct(V).unwrap();
         assert_eq!(dts_ms(&first), 0);
         assert!(q.take_direct(V).is_none(), "one entry in flight per lane");
-        q.release_direct(V, Duration::from_micros(50));
+        q.release_direct(V, false);
         assert!(q.is_direct(), "a quick push keeps it");
         assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 1);
-        q.release_direct(V, SLOW_PUSH);
+        q.release_direct(V, true);
         assert!(!q.is_direct(), "a slow push goes back to pad threads");
         assert!(q.take_direct(V).is_none());
         assert_eq!(q.delivery_switches(), (1, 1));
@@ -925,7 +924,7 @@ mod tests {
         // direct push returns, after it.
         q.fall_back();
         assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
-        q.release_direct(V, Duration::from_secs(1));
+        q.release_direct(V, true);
         let rest = rx.recv_timeout(Duration::from_secs(2)).unwrap();
         assert_eq!(rest, (1..20).collect::<Vec<_>>());
         assert_eq!(

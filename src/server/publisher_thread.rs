@@ -114,6 +114,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The reading loop, on whichever thread holds the seat.
 fn read_on(seat: Arc<Seat>) {
     let mut held = lock(&seat.reader);
+    seat.watch.bind_to_current_thread();
     loop {
         let Some(reader) = held.as_mut() else {
             return;

@@ -10,7 +10,7 @@
 //! path. The watchdog looks every [`TICK`] while a watched connection exists, and sleeps
 //! otherwise.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -36,9 +36,18 @@ fn now_ns() -> u64 {
 #[derive(Debug, Default)]
 pub struct PushWatch {
     started_ns: AtomicU64,
+    /// The kernel's id of the thread that pushes (0: unknown).
+    thread: AtomicI32,
 }
 
 impl PushWatch {
+    /// The calling thread is the one whose pushes are armed from now on.
+    pub fn bind_to_current_thread(&self) {
+        // SAFETY: gettid has no arguments and cannot fail.
+        self.thread
+            .store(unsafe { libc::gettid() }, Ordering::Relaxed);
+    }
+
     /// A push starts.
     pub fn arm(&self) {
         self.started_ns.store(now_ns(), Ordering::Release);
@@ -59,10 +68,30 @@ impl PushWatch {
         if now_ns().saturating_sub(started) < after.as_nanos() as u64 {
             return false;
         }
+        // A thread that is running or waits for a CPU is not stuck, only slow on a busy
+        // machine: taking its connection away would cost most when CPU is short.
+        if runnable(self.thread.load(Ordering::Relaxed)) {
+            return false;
+        }
         self.started_ns
             .compare_exchange(started, RESCUED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
+}
+
+/// Whether thread `tid` of this process is running or runnable (state `R` in its stat file);
+/// false when unknown.
+fn runnable(tid: i32) -> bool {
+    if tid == 0 {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state == 'R')
+        })
+        .unwrap_or(false)
 }
 
 /// What the watchdog can do for a connection whose push is stuck.
@@ -179,7 +208,8 @@ mod tests {
             assert!(target.watch.disarm(), "a quick push was taken over");
         }
         assert_eq!(target.rescued.load(Ordering::SeqCst), 0);
-        // A stuck one.
+        // A stuck one (asleep, as a push waiting downstream is).
+        target.watch.bind_to_current_thread();
         target.watch.arm();
         std::thread::sleep(RESCUE_AFTER + TICK * 3);
         assert_eq!(target.rescued.load(Ordering::SeqCst), 1);
@@ -187,5 +217,19 @@ mod tests {
         // Not rescued again while idle.
         std::thread::sleep(TICK * 3);
         assert_eq!(target.rescued.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_thread_that_runs_is_not_taken_for_stuck() {
+        let watch = PushWatch::default();
+        watch.bind_to_current_thread();
+        watch.arm();
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(!watch.claim_if_stuck(Duration::from_millis(10)), "running");
+        assert!(watch.disarm());
     }
 }
