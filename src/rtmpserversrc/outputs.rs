@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues, SLOW_PUSH};
+use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues, PAD_THREAD_WAIT, SLOW_PUSH};
 use super::push_timing::{PushJudge, PushKind};
 use crate::server::PushWatch;
 use crate::CAT;
@@ -303,10 +303,17 @@ impl Outputs {
                 let took = push_entry(pad, entry, &self.queues, &self.flow, &mut failed);
                 let kept = watch.disarm();
                 // A short wait is fine here; a long one or downstream work is not.
-                let slow = took.is_some_and(|took| match judge.judge(took) {
-                    PushKind::Quick => false,
-                    PushKind::Waited => took >= SLOW_PUSH,
-                    PushKind::Busy => true,
+                let slow = took.is_some_and(|took| {
+                    let kind = judge.judge(took);
+                    let slow = match kind {
+                        PushKind::Quick => false,
+                        PushKind::Waited => took >= SLOW_PUSH,
+                        PushKind::Busy => true,
+                    };
+                    if slow {
+                        gst::debug!(CAT, obj = pad, "direct push {kind:?} for {took:?}");
+                    }
+                    slow
                 });
                 self.queues.release_direct(*key, slow);
                 if !kept {
@@ -448,6 +455,7 @@ fn start_pad_thread(
         for entry in batch.drain(..) {
             if let Some(took) = push_entry(&pad, entry, &queues, &flow, &mut failed) {
                 match judge.judge(took) {
+                    PushKind::Waited if took < PAD_THREAD_WAIT => quick += 1,
                     PushKind::Quick => quick += 1,
                     PushKind::Waited | PushKind::Busy => slow = true,
                 }

@@ -21,8 +21,9 @@
 //! **Direct delivery.** Waking a pad thread costs a futex wake and two context switches per
 //! message, the largest cost left at real-time pace when downstream never waits (a
 //! `sync=false` sink, an appsink, a `queue`). So once the element is PLAYING and the pad
-//! threads have seen [`QUICK_RUN`] quick pushes in a row (push_timing.rs: within 2 ms, or
-//! longer only because the machine was busy), the lanes switch to direct delivery: the
+//! threads have seen a run of [`QUICK_RUN`] quick pushes (push_timing.rs: within 2 ms, or
+//! longer only because the machine was busy; a slow one takes [`SLOW_COST`] off), the lanes
+//! switch to direct delivery: the
 //! connection thread pushes each entry itself after its read ([`PadQueues::take_direct`]), one
 //! entry at a time, while the pad thread sleeps. A push that waits downstream for
 //! [`SLOW_PUSH`] or more or keeps the thread busy for 2 ms, a new pad, leaving PLAYING, or the
@@ -55,9 +56,19 @@ const QUICK_RUN: u32 = 256;
 /// At most this many quick pushes in a row are asked for after repeated fall-backs.
 const MAX_QUICK_RUN: u32 = QUICK_RUN << 6;
 
+/// A slow push on a pad thread takes this many off the run of quick ones: a downstream that
+/// waits at every buffer (a sink on its clock) never gets there, while one whose pushes are
+/// quick but for a rare lock or page fault on a loaded machine does.
+const SLOW_COST: u32 = 64;
+
+/// A pad-thread push that slept counts as waiting downstream from this long on (real waits
+/// are a clock's latency or a consumer's frame interval, tens of ms; shorter sleeps are locks
+/// and page faults on a busy machine).
+pub(super) const PAD_THREAD_WAIT: Duration = Duration::from_millis(5);
+
 /// A direct push that waited this long downstream goes back to pad threads: the connection
 /// thread was not reading meanwhile.
-pub(super) const SLOW_PUSH: Duration = Duration::from_millis(20);
+pub(super) const SLOW_PUSH: Duration = Duration::from_millis(50);
 
 /// What travels to a pad thread.
 #[derive(Debug)]
@@ -488,7 +499,8 @@ impl PadQueues {
             if shared.delivery.direct {
                 self.leave_direct(&mut shared, true);
             }
-            shared.delivery.quick_run = 0;
+            let mode = &mut shared.delivery;
+            mode.quick_run = mode.quick_run.saturating_sub(SLOW_COST);
             return;
         }
         let mode = &mut shared.delivery;
@@ -502,7 +514,7 @@ impl PadQueues {
             self.direct.store(true, Ordering::Relaxed);
             gst::debug!(
                 crate::CAT,
-                "{} quick pushes in a row: the connection thread pushes directly",
+                "{} quick pushes (net of slow ones): the connection thread pushes directly",
                 mode.quick_run
             );
         }
@@ -882,6 +894,12 @@ mod tests {
         assert!(q.is_direct());
         // A slow push on a pad thread, a new pad, leaving PLAYING, or the property: threads.
         q.note_pushes(0, true);
+        assert!(!q.is_direct());
+        // Each slow push takes SLOW_COST off the run: one every few pushes never gets there.
+        for _ in 0..MAX_QUICK_RUN {
+            q.note_pushes(SLOW_COST / 2, false);
+            q.note_pushes(0, true);
+        }
         assert!(!q.is_direct());
         q.note_pushes(MAX_QUICK_RUN, false);
         assert!(q.is_direct());
