@@ -191,37 +191,51 @@ fn source(port: u16) -> String {
     format!("rtmpserversrc name=src port={port} stream-key={KEY} eos-on-disconnect=true")
 }
 
-#[test]
-fn two_default_fakesinks_get_every_frame() {
+/// A 10 s clip, its video and audio frame counts, and a pipeline of the element (on a free
+/// port) followed by `branches`, started.
+struct Case {
+    clip: PathBuf,
+    video: usize,
+    audio: usize,
+    port: u16,
+    run: Launched,
+}
+
+fn case(branches: &str) -> Case {
     let clip = clip_h264_aac(10);
     let (video, audio) = frames(&clip);
     let port = free_port();
-    let run = Launched::start(&format!(
-        "{} src.video_0 ! fakesink name=v src.audio_0 ! fakesink name=a",
-        source(port)
-    ));
-    publish(&clip, port, true);
-    let counts = run.finish(true);
-    assert_eq!(counts["v"].buffers, video, "{counts:?}");
-    assert_eq!(counts["a"].buffers, audio, "{counts:?}");
+    let run = Launched::start(&format!("{} {branches}", source(port)));
+    Case {
+        clip,
+        video,
+        audio,
+        port,
+        run,
+    }
+}
+
+#[test]
+fn two_default_fakesinks_get_every_frame() {
+    let c = case("src.video_0 ! fakesink name=v src.audio_0 ! fakesink name=a");
+    publish(&c.clip, c.port, true);
+    let counts = c.run.finish(true);
+    assert_eq!(counts["v"].buffers, c.video, "{counts:?}");
+    assert_eq!(counts["a"].buffers, c.audio, "{counts:?}");
 }
 
 #[test]
 fn decodebin_on_both_pads_decodes_every_frame() {
-    let clip = clip_h264_aac(10);
-    let (video, audio) = frames(&clip);
-    let port = free_port();
-    let run = Launched::start(&format!(
-        "{} src.video_0 ! decodebin ! videoconvert ! fakesink name=v \
+    let c = case(
+        "src.video_0 ! decodebin ! videoconvert ! fakesink name=v \
          src.audio_0 ! decodebin ! audioconvert ! fakesink name=a",
-        source(port)
-    ));
-    publish(&clip, port, true);
-    let counts = run.finish(true);
-    assert_eq!(counts["v"].buffers, video, "{counts:?}");
+    );
+    publish(&c.clip, c.port, true);
+    let counts = c.run.finish(true);
+    assert_eq!(counts["v"].buffers, c.video, "{counts:?}");
     // One decoded buffer per AAC frame, 1024 samples at 48 kHz each.
-    assert_eq!(counts["a"].buffers, audio, "{counts:?}");
-    let want = gst::ClockTime::from_nseconds(audio as u64 * 1024 * 1_000_000_000 / 48_000);
+    assert_eq!(counts["a"].buffers, c.audio, "{counts:?}");
+    let want = gst::ClockTime::from_nseconds(c.audio as u64 * 1024 * 1_000_000_000 / 48_000);
     let got = counts["a"].duration;
     assert!(
         got.nseconds().abs_diff(want.nseconds()) < 2_000_000,
@@ -231,17 +245,12 @@ fn decodebin_on_both_pads_decodes_every_frame() {
 
 #[test]
 fn unsynced_fakesinks_with_a_full_speed_publish_get_every_frame() {
-    let clip = clip_h264_aac(10);
-    let (video, audio) = frames(&clip);
-    let port = free_port();
-    let run = Launched::start(&format!(
-        "{} src.video_0 ! fakesink name=v sync=false src.audio_0 ! fakesink name=a sync=false",
-        source(port)
-    ));
-    publish(&clip, port, false);
-    let counts = run.finish(true);
-    assert_eq!(counts["v"].buffers, video, "{counts:?}");
-    assert_eq!(counts["a"].buffers, audio, "{counts:?}");
+    let c =
+        case("src.video_0 ! fakesink name=v sync=false src.audio_0 ! fakesink name=a sync=false");
+    publish(&c.clip, c.port, false);
+    let counts = c.run.finish(true);
+    assert_eq!(counts["v"].buffers, c.video, "{counts:?}");
+    assert_eq!(counts["a"].buffers, c.audio, "{counts:?}");
 }
 
 #[test]
@@ -295,14 +304,9 @@ fn stats_field<T: for<'a> gst::glib::value::FromValue<'a> + 'static>(
 /// the connection (the push watchdog's rescue) lets the video go on.
 #[test]
 fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
-    let clip = clip_h264_aac(10);
-    let (video, audio) = frames(&clip);
-    let port = free_port();
-    let run = Launched::start(&format!(
-        "{} src.video_0 ! fakesink name=v sync=false src.audio_0 ! fakesink name=a sync=false",
-        source(port)
-    ));
-    let src = run.pipeline.by_name("src").unwrap();
+    let c =
+        case("src.video_0 ! fakesink name=v sync=false src.audio_0 ! fakesink name=a sync=false");
+    let src = c.run.pipeline.by_name("src").unwrap();
     #[derive(Default)]
     struct Gate {
         armed: bool,
@@ -314,7 +318,8 @@ fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
     }
     let gate = Arc::new((Mutex::new(Gate::default()), std::sync::Condvar::new()));
     let sink_pad = |name: &str| {
-        run.pipeline
+        c.run
+            .pipeline
             .by_name(name)
             .unwrap()
             .static_pad("sink")
@@ -355,13 +360,14 @@ fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
         state.held = Some((start.elapsed(), released));
         gst::PadProbeReturn::Ok
     });
-    let url = format!("rtmp://127.0.0.1:{port}/app/{KEY}");
-    let publisher = ffmpeg_publish(&clip, &url, true);
+    let url = format!("rtmp://127.0.0.1:{}/app/{KEY}", c.port);
+    let publisher = ffmpeg_publish(&c.clip, &url, true);
     assert!(
-        run.wait_for(Duration::from_secs(8), |_| stats_field::<bool>(
-            &src,
-            "direct-delivery-active"
-        )),
+        c.run
+            .wait_for(Duration::from_secs(8), |_| stats_field::<bool>(
+                &src,
+                "direct-delivery-active"
+            )),
         "unsynced fakesinks never waited, yet direct delivery did not start"
     );
     assert!(
@@ -373,7 +379,7 @@ fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
     let (ok, err) = wait_child(publisher, Duration::from_secs(40));
     assert!(ok, "ffmpeg: {err}");
     let fall_backs: u64 = stats_field(&src, "direct-delivery-fall-backs");
-    let counts = run.finish(true);
+    let counts = c.run.finish(true);
     let state = gate.0.lock().unwrap();
     let (held, released) = state.held.expect("the video frame was never held");
     assert!(
@@ -382,8 +388,8 @@ fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
     );
     assert!(held >= Duration::from_millis(900), "held {held:?}");
     assert!(fall_backs >= 1, "the stuck push was not noticed");
-    assert_eq!(counts["v"].buffers, video, "{counts:?}");
-    assert_eq!(counts["a"].buffers, audio, "{counts:?}");
+    assert_eq!(counts["v"].buffers, c.video, "{counts:?}");
+    assert_eq!(counts["a"].buffers, c.audio, "{counts:?}");
     assert!(
         state.video_dts.windows(2).all(|w| w[0] <= w[1]),
         "video out of order after the rescue"
