@@ -12,7 +12,7 @@
 //! ([`Outputs::deliver_directly`], pad_queues.rs says when), watched by the server's push
 //! watchdog.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues, PAD_THREAD_WAIT, SLOW_PUSH};
-use super::push_timing::{PushJudge, PushKind};
+use super::push_timing::PushJudge;
 use crate::server::PushWatch;
 use crate::CAT;
 
@@ -75,8 +75,8 @@ const NO_TIME: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Pads {
-    map: HashMap<TrackKey, gst::Pad>,
-    /// The same pads as a list shared with direct deliveries (no allocation per read).
+    /// Sorted by key; replaced (not changed) when a pad is added, so a direct delivery takes
+    /// it with a reference count, without allocating per read.
     list: Arc<Vec<(TrackKey, gst::Pad)>>,
     /// True once the element left PAUSED: a straggling publisher thread adds no pads.
     closed: bool,
@@ -150,7 +150,11 @@ impl Outputs {
     }
 
     fn existing(&self, key: TrackKey) -> Option<gst::Pad> {
-        self.pads.lock().ok()?.map.get(&key).cloned()
+        let pads = self.pads.lock().ok()?;
+        pads.list
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, pad)| pad.clone())
     }
 
     fn create(
@@ -214,8 +218,13 @@ impl Outputs {
         let closed = {
             let mut pads = self.pads.lock().map_err(|_| gst::FlowError::Error)?;
             if !pads.closed {
-                pads.map.insert(key, pad.clone());
-                let mut list: Vec<_> = pads.map.iter().map(|(k, p)| (*k, p.clone())).collect();
+                let mut list: Vec<_> = pads
+                    .list
+                    .iter()
+                    .filter(|(k, _)| *k != key)
+                    .cloned()
+                    .collect();
+                list.push((key, pad.clone()));
                 list.sort_by_key(|(k, _)| *k);
                 pads.list = Arc::new(list);
             }
@@ -303,18 +312,11 @@ impl Outputs {
                 let took = push_entry(pad, entry, &self.queues, &self.flow, &mut failed);
                 let kept = watch.disarm();
                 // A short wait is fine here; a long one or downstream work is not.
-                let slow = took.is_some_and(|took| {
-                    let kind = judge.judge(took);
-                    let slow = match kind {
-                        PushKind::Quick => false,
-                        PushKind::Waited => took >= SLOW_PUSH,
-                        PushKind::Busy => true,
-                    };
-                    if slow {
-                        gst::debug!(CAT, obj = pad, "direct push {kind:?} for {took:?}");
-                    }
-                    slow
-                });
+                let slow = took.and_then(|took| Some((judge.slow(took, SLOW_PUSH)?, took)));
+                if let Some((kind, took)) = slow {
+                    gst::debug!(CAT, obj = pad, "direct push {kind:?} for {took:?}");
+                }
+                let slow = slow.is_some();
                 self.queues.release_direct(*key, slow);
                 if !kept {
                     return false;
@@ -369,7 +371,7 @@ impl Outputs {
     fn keys(&self) -> Vec<TrackKey> {
         self.pads
             .lock()
-            .map(|p| p.map.keys().copied().collect())
+            .map(|p| p.list.iter().map(|(k, _)| *k).collect())
             .unwrap_or_default()
     }
 
@@ -408,8 +410,8 @@ impl Outputs {
         let pads: Vec<gst::Pad> = match self.pads.lock() {
             Ok(mut pads) => {
                 pads.closed = true;
-                pads.list = Arc::default();
-                pads.map.drain().map(|(_, pad)| pad).collect()
+                let list = std::mem::take(&mut pads.list);
+                list.iter().map(|(_, pad)| pad.clone()).collect()
             }
             Err(_) => Vec::new(),
         };
@@ -454,10 +456,9 @@ fn start_pad_thread(
         let mut judge = PushJudge::start();
         for entry in batch.drain(..) {
             if let Some(took) = push_entry(&pad, entry, &queues, &flow, &mut failed) {
-                match judge.judge(took) {
-                    PushKind::Waited if took < PAD_THREAD_WAIT => quick += 1,
-                    PushKind::Quick => quick += 1,
-                    PushKind::Waited | PushKind::Busy => slow = true,
+                match judge.slow(took, PAD_THREAD_WAIT) {
+                    None => quick += 1,
+                    Some(_) => slow = true,
                 }
             }
         }

@@ -117,7 +117,23 @@ struct Lane {
     ready: Arc<Condvar>,
 }
 
+impl Entry {
+    /// Bytes it counts against `max_bytes` besides [`ENTRY_OVERHEAD`].
+    fn payload_size(&self) -> usize {
+        match &self.item {
+            Item::Buffer(buffer) => buffer.size(),
+            Item::Event(_) => 0,
+        }
+    }
+}
+
 impl Lane {
+    /// Something queued that the pad thread may take now (the connection thread is not
+    /// pushing this lane's oldest entry itself).
+    fn has_work_for_pad_thread(&self) -> bool {
+        !self.entries.is_empty() && !self.direct_busy
+    }
+
     fn time_span(&self) -> gst::ClockTime {
         match (self.oldest, self.newest) {
             (Some(a), Some(b)) => b.saturating_sub(a),
@@ -134,28 +150,24 @@ impl Lane {
     }
 
     fn push(&mut self, entry: Entry) {
-        let size = match &entry.item {
-            Item::Buffer(buffer) => {
-                if let Some(t) = buffer.dts_or_pts() {
-                    self.oldest.get_or_insert(t);
-                    self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
-                }
-                buffer.size()
+        if let Item::Buffer(buffer) = &entry.item {
+            if let Some(t) = buffer.dts_or_pts() {
+                self.oldest.get_or_insert(t);
+                self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
             }
-            Item::Event(_) => 0,
-        };
-        self.bytes = self.bytes.saturating_add(size + ENTRY_OVERHEAD);
+        }
+        self.bytes = self
+            .bytes
+            .saturating_add(entry.payload_size() + ENTRY_OVERHEAD);
         self.entries.push_back(entry);
     }
 
     /// Takes the oldest entry, keeping the byte count and the time span right.
     fn pop_front(&mut self) -> Option<Entry> {
         let entry = self.entries.pop_front()?;
-        let size = match &entry.item {
-            Item::Buffer(buffer) => buffer.size(),
-            Item::Event(_) => 0,
-        };
-        self.bytes = self.bytes.saturating_sub(size + ENTRY_OVERHEAD);
+        self.bytes = self
+            .bytes
+            .saturating_sub(entry.payload_size() + ENTRY_OVERHEAD);
         if self.entries.is_empty() {
             self.oldest = None;
             self.newest = None;
@@ -424,7 +436,7 @@ impl PadQueues {
     fn wake(shared: &mut Shared) {
         for lane in shared.lanes.values_mut() {
             // A lane delivered directly meanwhile has nothing to wake for (yet).
-            if lane.wake_pending && !lane.entries.is_empty() && !lane.direct_busy {
+            if lane.wake_pending && lane.has_work_for_pad_thread() {
                 lane.wake_pending = false;
                 lane.ready.notify_one();
             }
@@ -476,7 +488,7 @@ impl PadQueues {
             mode.fall_backs += 1;
         }
         for lane in shared.lanes.values_mut() {
-            if !lane.entries.is_empty() && !lane.direct_busy {
+            if lane.has_work_for_pad_thread() {
                 lane.wake_pending = false;
                 lane.ready.notify_one();
             }
@@ -592,7 +604,7 @@ impl PadQueues {
                 return Batch::Flushing;
             }
             // The connection thread pushing an entry of this lane goes first (order).
-            if !lane.entries.is_empty() && !lane.direct_busy {
+            if lane.has_work_for_pad_thread() {
                 lane.starving = false;
                 lane.waiting = false;
                 lane.in_flight = true;

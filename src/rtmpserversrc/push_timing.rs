@@ -67,6 +67,16 @@ impl PushJudge {
         }
     }
 
+    /// Whether a push that just returned after `took` (wall time) was slow: it worked, or
+    /// waited at least `waits_from`. Returns what it did if so.
+    pub fn slow(&mut self, took: Duration, waits_from: Duration) -> Option<PushKind> {
+        match self.judge(took) {
+            PushKind::Quick => None,
+            PushKind::Waited if took < waits_from => None,
+            kind => Some(kind),
+        }
+    }
+
     /// A push just returned after `took` (wall time).
     pub fn judge(&mut self, took: Duration) -> PushKind {
         if took < CHECK_AFTER {

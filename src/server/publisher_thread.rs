@@ -14,7 +14,7 @@
 
 use std::io::{ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Step};
@@ -60,7 +60,7 @@ pub(super) struct Seat {
     /// The delivery in progress, for the watchdog to fall back on.
     delivering: Mutex<Option<Arc<dyn Delivery>>>,
     /// Registered with the watchdog (once, at the first delivery); false if it is not running.
-    watched: Mutex<Option<bool>>,
+    watched: OnceLock<bool>,
     /// A rescue's outcome for the thread it replaced: true once a new thread reads, false if
     /// none could be started (the old one reads on).
     handed_over: Mutex<Option<bool>>,
@@ -99,7 +99,7 @@ pub(super) fn run(
         })),
         watch: PushWatch::default(),
         delivering: Mutex::new(None),
-        watched: Mutex::new(None),
+        watched: OnceLock::new(),
         handed_over: Mutex::new(None),
         handover_done: Condvar::new(),
         rescued_before: AtomicBool::new(false),
@@ -246,7 +246,7 @@ impl Seat {
     /// Pushes what the publisher queued, on this thread. False if the connection was handed
     /// to another thread meanwhile.
     fn deliver(self: &Arc<Self>, delivery: Arc<dyn Delivery>) -> bool {
-        let watched = *lock(&self.watched).get_or_insert_with(|| {
+        let watched = *self.watched.get_or_init(|| {
             let weak: Weak<dyn Rescue> = Arc::downgrade(&(self.clone() as Arc<dyn Rescue>));
             push_watch::watch(weak)
         });
