@@ -39,6 +39,8 @@ pub struct RtmpServerSrc {
     pub(super) auth: Mutex<AuthState>,
     pub(super) epoch: Instant,
     pub(super) counters: super::stats::Counters,
+    /// The clock and base time while PLAYING, for publisher threads.
+    pub(super) running_clock: super::running_clock::RunningClock,
 }
 
 /// The element's live publish and whether a new one may be installed: one lock, so a publish
@@ -87,6 +89,7 @@ impl Default for RtmpServerSrc {
             auth: Mutex::new(AuthState::new()),
             epoch: Instant::now(),
             counters: Default::default(),
+            running_clock: Default::default(),
         }
     }
 }
@@ -648,12 +651,19 @@ impl ElementImpl for RtmpServerSrc {
             gst::StateChange::NullToReady => self.bind()?,
             gst::StateChange::ReadyToPaused => self.start_accepting()?,
             // Sinks preroll again: publisher threads no longer push themselves.
-            gst::StateChange::PlayingToPaused => self.outputs.set_playing(false),
+            gst::StateChange::PlayingToPaused => {
+                self.running_clock.set(None);
+                self.outputs.set_playing(false);
+            }
             _ => {}
         }
         let mut result = self.parent_change_state(transition)?;
         match transition {
-            gst::StateChange::PausedToPlaying => self.outputs.set_playing(true),
+            gst::StateChange::PausedToPlaying => {
+                let obj = self.obj();
+                self.running_clock.set(obj.clock().zip(obj.base_time()));
+                self.outputs.set_playing(true);
+            }
             // A live source: nothing to preroll. A publish that starts in PAUSED blocks in the
             // sinks' preroll until PLAYING (back-pressure, as in any other blocked push).
             gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {

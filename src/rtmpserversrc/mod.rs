@@ -61,6 +61,7 @@ mod publish_slot;
 mod publish_stats;
 mod publisher;
 mod push_timing;
+mod running_clock;
 mod settings;
 mod settle;
 mod skew_estimator;

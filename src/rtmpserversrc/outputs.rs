@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use super::pad_queues::{Batch, Entry, Item, Limits, PadQueues, PAD_THREAD_WAIT, SLOW_PUSH};
-use super::push_timing::PushJudge;
+use super::push_timing::{PushJudge, Sampler};
 use crate::server::PushWatch;
 use crate::CAT;
 
@@ -96,6 +96,8 @@ pub(super) struct Outputs {
     no_more_pads_sent: Mutex<bool>,
     /// The latest running time queued on any pad (ns), so a new session continues after it.
     high_water: AtomicU64,
+    /// Which direct deliveries judge their pushes (a system call each).
+    judging: Sampler,
 }
 
 impl Default for Outputs {
@@ -108,6 +110,7 @@ impl Default for Outputs {
             group_id: Mutex::default(),
             no_more_pads_sent: Mutex::default(),
             high_water: AtomicU64::new(NO_TIME),
+            judging: Sampler::default(),
         }
     }
 }
@@ -307,7 +310,8 @@ impl Outputs {
         let mut judge = None;
         for (key, pad) in list.iter() {
             while let Some(entry) = self.queues.take_direct(*key) {
-                let judge = judge.get_or_insert_with(PushJudge::start);
+                let judge =
+                    judge.get_or_insert_with(|| PushJudge::start_if(self.judging.measure_this()));
                 watch.arm();
                 let took = push_entry(pad, entry, &self.queues, &self.flow, &mut failed);
                 let kept = watch.disarm();
@@ -322,6 +326,9 @@ impl Outputs {
                     return false;
                 }
             }
+        }
+        if let Some(judge) = &judge {
+            self.judging.delivered(judge);
         }
         self.queues.wake_pad_threads();
         true
@@ -458,7 +465,10 @@ fn start_pad_thread(
             if let Some(took) = push_entry(&pad, entry, &queues, &flow, &mut failed) {
                 match judge.slow(took, PAD_THREAD_WAIT) {
                     None => quick += 1,
-                    Some(_) => slow = true,
+                    Some(kind) => {
+                        gst::debug!(CAT, obj = pad, "pad thread push {kind:?} for {took:?}");
+                        slow = true;
+                    }
                 }
             }
         }

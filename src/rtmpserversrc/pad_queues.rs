@@ -25,12 +25,21 @@
 //! longer only because the machine was busy; a slow one takes [`SLOW_COST`] off), the lanes
 //! switch to direct delivery: the
 //! connection thread pushes each entry itself after its read ([`PadQueues::take_direct`]), one
-//! entry at a time, while the pad thread sleeps. A push that waits downstream for
-//! [`SLOW_PUSH`] or more or keeps the thread busy for 2 ms, a new pad, leaving PLAYING, or the
-//! push watchdog (a push that does not return at all) switch back to pad threads, and each
-//! fall-back doubles the quick run needed next time.
+//! entry at a time, while the pad thread sleeps. Direct pushes that sleep downstream for
+//! [`SLOW_PUSH`] or more or keep the thread busy for 2 ms, more than one in
+//! [`DIRECT_SLOW_WEIGHT`] + 1 for a while, a new pad, leaving PLAYING, or the push watchdog (a
+//! push that does not return at all) switch back to pad threads, and each fall-back doubles
+//! the quick run needed next time.
+//!
+//! Both ways the rule is a share of slow pushes, not one slow push: a downstream that waits or
+//! works does so at (nearly) every buffer, while on a saturated machine a push now and then
+//! looks slow for reasons that are not downstream (a lock whose holder was preempted, the
+//! hypervisor stealing the CPU, which the scheduler's figures count as neither running nor
+//! runnable). At 300 publishers on this project's 2-core VM a few percent of pushes looked
+//! slow; single slow pushes kept most publishers on pad threads, which cost more CPU exactly
+//! when it was short.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -49,17 +58,19 @@ const WAKE_AT_ENTRIES: usize = 16;
 /// (eviction is also signalled explicitly).
 const SENDER_RECHECK: Duration = Duration::from_millis(200);
 
-/// Quick pushes in a row (over all pads) before the lanes switch to direct delivery the first
-/// time: a few seconds of media, well past any preroll.
-const QUICK_RUN: u32 = 256;
+/// Quick pushes (net of slow ones, over all pads) before the lanes switch to direct delivery
+/// the first time: about a second of media, in PLAYING (past any preroll). Short, because
+/// publishers often arrive together (a fleet's failover, a restart): until they switch, each
+/// costs half as much again, all at once.
+const QUICK_RUN: u32 = 64;
 
 /// At most this many quick pushes in a row are asked for after repeated fall-backs.
-const MAX_QUICK_RUN: u32 = QUICK_RUN << 6;
+const MAX_QUICK_RUN: u32 = QUICK_RUN << 8;
 
 /// A slow push on a pad thread takes this many off the run of quick ones: a downstream that
-/// waits at every buffer (a sink on its clock) never gets there, while one whose pushes are
-/// quick but for a rare lock or page fault on a loaded machine does.
-const SLOW_COST: u32 = 64;
+/// waits at more than one buffer in nine (a sink on its clock waits at every one) never gets
+/// there, while one whose pushes are quick but for a few percent on a loaded machine does.
+const SLOW_COST: u32 = 8;
 
 /// A pad-thread push that slept counts as waiting downstream from this long on (real waits
 /// are a clock's latency or a consumer's frame interval, tens of ms; shorter sleeps are locks
@@ -69,6 +80,14 @@ pub(super) const PAD_THREAD_WAIT: Duration = Duration::from_millis(5);
 /// A direct push that waited this long downstream goes back to pad threads: the connection
 /// thread was not reading meanwhile.
 pub(super) const SLOW_PUSH: Duration = Duration::from_millis(50);
+
+/// A slow direct push adds this to a score that each quick one takes 1 off; at
+/// [`DIRECT_LEAVE_AT`] delivery goes back to pad threads. A downstream slow at every push
+/// leaves within four; one slow push in nine or fewer never leaves.
+const DIRECT_SLOW_WEIGHT: u32 = 8;
+
+/// See [`DIRECT_SLOW_WEIGHT`].
+const DIRECT_LEAVE_AT: u32 = 4 * DIRECT_SLOW_WEIGHT;
 
 /// What travels to a pad thread.
 #[derive(Debug)]
@@ -192,7 +211,7 @@ impl Lane {
 
 #[derive(Debug)]
 struct Shared {
-    lanes: HashMap<TrackKey, Lane>,
+    lanes: BTreeMap<TrackKey, Lane>,
     /// The first failure of a publish session (downstream error, flushing, EOS), for its
     /// sender to stop on.
     failure: Option<(u64, PushOutcome)>,
@@ -215,6 +234,8 @@ struct DeliveryMode {
     quick_run: u32,
     /// Quick pushes in a row needed before the next switch to direct delivery.
     needed: u32,
+    /// Slowness of the direct pushes (see [`DIRECT_SLOW_WEIGHT`]).
+    slow_score: u32,
     /// Switches to direct delivery and back, for the statistics.
     switches_to_direct: u64,
     fall_backs: u64,
@@ -228,6 +249,7 @@ impl Default for DeliveryMode {
             playing: false,
             quick_run: 0,
             needed: QUICK_RUN,
+            slow_score: 0,
             switches_to_direct: 0,
             fall_backs: 0,
         }
@@ -252,7 +274,7 @@ impl Default for PadQueues {
     fn default() -> Self {
         PadQueues {
             shared: Mutex::new(Shared {
-                lanes: HashMap::new(),
+                lanes: BTreeMap::new(),
                 failure: None,
                 limits: Limits {
                     max_time: gst::ClockTime::SECOND,
@@ -522,6 +544,7 @@ impl PadQueues {
         mode.quick_run = mode.quick_run.saturating_add(quick);
         if mode.quick_run >= mode.needed {
             mode.direct = true;
+            mode.slow_score = 0;
             mode.switches_to_direct += 1;
             self.direct.store(true, Ordering::Relaxed);
             gst::debug!(
@@ -556,14 +579,19 @@ impl PadQueues {
     }
 
     /// The connection thread's push of an entry of `key` returned; `slow` if it waited long or
-    /// worked downstream, which goes back to pad threads (whatever the lane still holds is
-    /// then theirs).
+    /// worked downstream. Enough of those go back to pad threads (see [`DIRECT_SLOW_WEIGHT`];
+    /// whatever the lane still holds is then theirs).
     pub fn release_direct(&self, key: TrackKey, slow: bool) {
         let mut shared = self.lock();
-        if slow {
+        let mode = &mut shared.delivery;
+        mode.slow_score = match slow {
+            true => mode.slow_score + DIRECT_SLOW_WEIGHT,
+            false => mode.slow_score.saturating_sub(1),
+        };
+        if slow && mode.slow_score >= DIRECT_LEAVE_AT {
             gst::debug!(
                 crate::CAT,
-                "{}: a direct push waited or worked downstream, back to pad threads",
+                "{}: direct pushes wait or work downstream, back to pad threads",
                 key.pad_name()
             );
             self.leave_direct(&mut shared, true);
@@ -893,13 +921,38 @@ mod tests {
         assert!(q.is_direct(), "a quick push keeps it");
         assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 1);
         q.release_direct(V, true);
-        assert!(!q.is_direct(), "a slow push goes back to pad threads");
+        assert!(q.is_direct(), "one slow push alone does not go back");
+        assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 2);
+        // One slow push in nine, for long: direct delivery stays.
+        for _ in 0..100 {
+            for _ in 0..DIRECT_SLOW_WEIGHT {
+                q.release_direct(V, false);
+            }
+            q.release_direct(V, true);
+        }
+        assert!(q.is_direct(), "a few slow pushes among quick ones");
+        for _ in 0..DIRECT_LEAVE_AT {
+            q.release_direct(V, false);
+        }
+        for ms in 3..5 {
+            assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
+        }
+        for _ in 0..3 {
+            q.release_direct(V, true);
+        }
+        assert!(q.is_direct());
+        assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 3);
+        q.release_direct(V, true);
+        assert!(
+            !q.is_direct(),
+            "four slow pushes in a row go back to pad threads"
+        );
         assert!(q.take_direct(V).is_none());
         assert_eq!(q.delivery_switches(), (1, 1));
         // What is left is the pad thread's, and the next switch needs twice the run.
         let mut batch = VecDeque::new();
         assert_eq!(q.next_batch(V, &q.lane_signal(V), &mut batch), Batch::Ready);
-        assert_eq!(batch.iter().map(dts_ms).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(batch.iter().map(dts_ms).collect::<Vec<_>>(), vec![4]);
         q.note_pushes(QUICK_RUN, false);
         assert!(!q.is_direct(), "the run needed doubled");
         q.note_pushes(QUICK_RUN, false);
@@ -909,7 +962,7 @@ mod tests {
         assert!(!q.is_direct());
         // Each slow push takes SLOW_COST off the run: one every few pushes never gets there.
         for _ in 0..MAX_QUICK_RUN {
-            q.note_pushes(SLOW_COST / 2, false);
+            q.note_pushes(SLOW_COST - 1, false);
             q.note_pushes(0, true);
         }
         assert!(!q.is_direct());

@@ -102,8 +102,11 @@ impl PublishSlot {
     }
 
     pub fn take_reconnect(&self) -> Option<ReconnectRequest> {
-        // One atomic load per message when nothing is asked.
-        if !self.reconnect_pending.swap(false, Ordering::SeqCst) {
+        // One atomic load per message when nothing is asked (a swap would write the line
+        // every time).
+        if !self.reconnect_pending.load(Ordering::SeqCst)
+            || !self.reconnect_pending.swap(false, Ordering::SeqCst)
+        {
             return None;
         }
         self.reconnect.lock().ok().and_then(|mut r| r.take())

@@ -26,6 +26,7 @@ use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_report::{Media, PublishReport, TrackDescription};
 use super::publish_slot::PublishSlot;
 use super::publish_stats::{PublishSnapshot, PublishStats};
+use super::running_clock::RunningClockReader;
 use super::settings::ClockSync;
 use super::settle::{should_settle, HeldMedia, SettleFacts, SETTLE_WAIT};
 use super::tags::{self, StreamMetadata, TrackCodec as Codec};
@@ -59,6 +60,8 @@ pub(super) struct SessionPublisher {
     /// until it is drained again arrived before they were read, so their arrival times are not
     /// the publisher's clock.
     backlog: bool,
+    /// The element's running time while PLAYING (see running_clock.rs).
+    running_clock: RunningClockReader,
     /// [`Outputs::sender_waits`] when `backlog` was last brought up to date.
     ///
     /// [`Outputs::sender_waits`]: super::outputs::Outputs::sender_waits
@@ -116,6 +119,7 @@ impl SessionPublisher {
             timeline: None,
             skew: (config.clock_sync == ClockSync::Skew).then(SkewCorrector::new),
             backlog: false,
+            running_clock: RunningClockReader::default(),
             sender_waits,
             tracks: Tracks::new(config.max_tracks),
             expect_video: None,
@@ -201,10 +205,10 @@ impl SessionPublisher {
             self.sender_waits = waits;
             self.backlog = true;
         }
-        if self.backlog || self.element.current_state() != gst::State::Playing {
+        if self.backlog {
             return None;
         }
-        let now = self.element.current_running_time()?;
+        let now = self.running_clock.now(&self.element.imp().running_clock)?;
         Some(now.nseconds() as i64)
     }
 

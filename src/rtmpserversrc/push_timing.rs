@@ -5,14 +5,35 @@
 //! clock, a full queue, a muxer) or works (a converter without a queue, which pad threads run
 //! beside the reading), but not a machine short of CPU: there every push now and then takes
 //! tens of milliseconds of wall time, and falling back would cost most exactly when CPU is
-//! short. The thread's own usage tells them apart: a wait is a voluntary context switch, work
-//! is CPU time, preemption is neither.
+//! short. The kernel's scheduler statistics of the thread (`/proc/thread-self/schedstat`: time
+//! on a CPU, time runnable but waiting for one) tell them apart: work is time on a CPU,
+//! preemption is time waiting for one, and a wait is the rest of the wall time, asleep.
 //!
-//! A push that returns within [`CHECK_AFTER`] is quick without asking anything; otherwise
-//! `getrusage(RUSAGE_THREAD)` is compared with a baseline taken when the batch started (one
-//! system call per batch, one more per long push).
+//! Asleep, not "it blocked at all": on a saturated machine a push now and then blocks for
+//! microseconds on a lock (the allocator's, freeing a buffer) and is then preempted for
+//! milliseconds. Counted as a wait (as a voluntary context switch in `getrusage` would), that
+//! kept hundreds of publishers from ever switching to direct delivery, and cost the most CPU
+//! exactly when it was short.
+//!
+//! A push that returns within [`CHECK_AFTER`] is quick without asking anything; otherwise the
+//! statistics are compared with a baseline taken when the batch started (one `pread` per
+//! batch on a descriptor each thread keeps, one more per long push).
+//!
+//! A pad thread's batch follows a wake-up that costs far more than the baseline. A direct
+//! delivery follows one read, often of one message: there a baseline each time would be a
+//! system call per message, so [`Sampler`] measures one delivery in [`MEASURE_EVERY`], and the
+//! next one after a long push that was not measured. A downstream that waits or works does so
+//! on every push and is judged within two deliveries; the watchdog (server/push_watch.rs)
+//! covers a push that never returns either way.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Direct deliveries per measured one (see the module's doc).
+pub(super) const MEASURE_EVERY: u32 = 16;
 
 /// Pushes that take less wall time than this are quick.
 pub(super) const CHECK_AFTER: Duration = Duration::from_millis(2);
@@ -22,33 +43,47 @@ pub(super) const CHECK_AFTER: Duration = Duration::from_millis(2);
 pub(super) enum PushKind {
     /// Within [`CHECK_AFTER`], or longer only because the thread was preempted.
     Quick,
-    /// The thread slept in it (downstream waited on something).
+    /// The thread slept in it at least [`CHECK_AFTER`] (downstream waited on something).
     Waited,
     /// Downstream used at least [`CHECK_AFTER`] of the thread's CPU.
     Busy,
 }
 
+/// The scheduler statistics of a thread at one moment.
 #[derive(Debug, Clone, Copy)]
 struct Usage {
-    voluntary_switches: i64,
-    cpu: Duration,
+    at: Instant,
+    /// Time on a CPU.
+    running: Duration,
+    /// Time runnable, waiting for a CPU.
+    runnable: Duration,
+}
+
+thread_local! {
+    /// This thread's `/proc/thread-self/schedstat`, opened on first use (`None` if it could
+    /// not be: no figures then).
+    static SCHEDSTAT: RefCell<Option<Option<File>>> = const { RefCell::new(None) };
 }
 
 impl Usage {
     fn of_this_thread() -> Option<Usage> {
-        // SAFETY: getrusage writes only into the struct we pass; zeroed is a valid rusage.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: as above; RUSAGE_THREAD is the calling thread.
-        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
-            return None;
-        }
-        let time = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec.max(0) as u64)
-                + Duration::from_micros(t.tv_usec.max(0) as u64)
-        };
-        Some(Usage {
-            voluntary_switches: usage.ru_nvcsw,
-            cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        SCHEDSTAT.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let file = cell
+                .get_or_insert_with(|| File::open("/proc/thread-self/schedstat").ok())
+                .as_ref()?;
+            let mut text = [0u8; 96];
+            let n = file.read_at(&mut text, 0).ok()?;
+            let at = Instant::now();
+            let mut fields = std::str::from_utf8(&text[..n])
+                .ok()?
+                .split_ascii_whitespace();
+            let mut next = || fields.next()?.parse::<u64>().ok().map(Duration::from_nanos);
+            Some(Usage {
+                at,
+                running: next()?,
+                runnable: next()?,
+            })
         })
     }
 }
@@ -56,7 +91,11 @@ impl Usage {
 /// Judges the pushes of one batch, on the thread that pushes them.
 #[derive(Debug)]
 pub(super) struct PushJudge {
+    /// `None` in an unmeasured batch, or if the figures could not be had.
     baseline: Option<Usage>,
+    measured: bool,
+    /// A push took [`CHECK_AFTER`] or more in an unmeasured batch.
+    missed: bool,
 }
 
 impl PushJudge {
@@ -64,40 +103,103 @@ impl PushJudge {
     pub fn start() -> Self {
         PushJudge {
             baseline: Usage::of_this_thread(),
+            measured: true,
+            missed: false,
         }
+    }
+
+    /// A batch whose long pushes are not judged (taken as quick, and noted: see
+    /// [`PushJudge::missed`]). No system call.
+    pub fn unmeasured() -> Self {
+        PushJudge {
+            baseline: None,
+            measured: false,
+            missed: false,
+        }
+    }
+
+    /// [`PushJudge::start`] if `measured`, else [`PushJudge::unmeasured`].
+    pub fn start_if(measured: bool) -> Self {
+        if measured {
+            Self::start()
+        } else {
+            Self::unmeasured()
+        }
+    }
+
+    /// An unmeasured batch had a push of [`CHECK_AFTER`] or more.
+    pub fn missed(&self) -> bool {
+        self.missed
     }
 
     /// Whether a push that just returned after `took` (wall time) was slow: it worked, or
     /// waited at least `waits_from`. Returns what it did if so.
     pub fn slow(&mut self, took: Duration, waits_from: Duration) -> Option<PushKind> {
-        match self.judge(took) {
+        match self.judge(took, waits_from) {
             PushKind::Quick => None,
-            PushKind::Waited if took < waits_from => None,
             kind => Some(kind),
         }
     }
 
-    /// A push just returned after `took` (wall time).
-    pub fn judge(&mut self, took: Duration) -> PushKind {
+    /// A push just returned after `took` (wall time); a wait counts from `waits_from` asleep.
+    pub fn judge(&mut self, took: Duration, waits_from: Duration) -> PushKind {
         if took < CHECK_AFTER {
+            return PushKind::Quick;
+        }
+        if !self.measured {
+            self.missed = true;
             return PushKind::Quick;
         }
         let now = Usage::of_this_thread();
         let kind = match (self.baseline, now) {
-            (Some(before), Some(after)) => classify(before, after),
+            (Some(before), Some(after)) => classify(before, after, waits_from),
             // Without the figures, assume the worst: pad threads stay.
-            _ => PushKind::Waited,
+            _ if took >= waits_from => PushKind::Waited,
+            _ => PushKind::Quick,
         };
         self.baseline = now;
         kind
     }
 }
 
-fn classify(before: Usage, after: Usage) -> PushKind {
-    if after.voluntary_switches > before.voluntary_switches {
+/// Which direct deliveries are measured (see the module's doc); one per element.
+#[derive(Debug, Default)]
+pub(super) struct Sampler {
+    deliveries: AtomicU32,
+    measure_next: AtomicBool,
+}
+
+impl Sampler {
+    /// Whether the delivery about to start is measured.
+    pub fn measure_this(&self) -> bool {
+        let asked = self.measure_next.load(Ordering::Relaxed);
+        if asked {
+            self.measure_next.store(false, Ordering::Relaxed);
+        }
+        let count = self.deliveries.fetch_add(1, Ordering::Relaxed);
+        asked || count.is_multiple_of(MEASURE_EVERY)
+    }
+
+    /// The delivery that just ended: an unjudged long push has the next one measured.
+    pub fn delivered(&self, judge: &PushJudge) {
+        if judge.missed() {
+            self.measure_next.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn classify(before: Usage, after: Usage, waits_from: Duration) -> PushKind {
+    let running = after.running.saturating_sub(before.running);
+    if running >= CHECK_AFTER {
+        return PushKind::Busy;
+    }
+    let runnable = after.runnable.saturating_sub(before.runnable);
+    let asleep = after
+        .at
+        .saturating_duration_since(before.at)
+        .saturating_sub(running + runnable);
+    if asleep >= waits_from.max(CHECK_AFTER) {
         PushKind::Waited
-    } else if after.cpu.saturating_sub(before.cpu) >= CHECK_AFTER {
-        PushKind::Busy
     } else {
         PushKind::Quick
     }
@@ -108,35 +210,94 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    const MS: Duration = Duration::from_millis(1);
+
     #[test]
     fn sleeping_is_a_wait_spinning_is_work_and_a_short_push_is_quick() {
         let mut judge = PushJudge::start();
-        assert_eq!(judge.judge(Duration::from_micros(300)), PushKind::Quick);
+        assert_eq!(
+            judge.judge(Duration::from_micros(300), 5 * MS),
+            PushKind::Quick
+        );
 
         let start = Instant::now();
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(judge.judge(start.elapsed()), PushKind::Waited);
+        std::thread::sleep(10 * MS);
+        assert_eq!(judge.judge(start.elapsed(), 5 * MS), PushKind::Waited);
 
-        // Spins until the thread itself has used 10 ms of CPU (whatever else runs).
+        // Spins until the thread itself has run 10 ms (whatever else runs).
         let start = Instant::now();
-        let cpu_before = Usage::of_this_thread().unwrap().cpu;
+        let running_before = Usage::of_this_thread().unwrap().running;
         let mut x = 0u64;
-        while Usage::of_this_thread().unwrap().cpu - cpu_before < Duration::from_millis(10) {
+        while Usage::of_this_thread().unwrap().running - running_before < 10 * MS {
             for _ in 0..10_000 {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
         }
-        assert_eq!(judge.judge(start.elapsed()), PushKind::Busy);
+        assert_eq!(judge.judge(start.elapsed(), 5 * MS), PushKind::Busy);
+    }
 
-        // Long in wall time, but neither asleep nor busy on this thread (preempted).
+    #[test]
+    fn preemption_and_a_brief_block_before_it_are_not_a_wait() {
+        let at = Instant::now();
         let before = Usage {
-            voluntary_switches: 10,
-            cpu: Duration::from_millis(100),
+            at,
+            running: 100 * MS,
+            runnable: 40 * MS,
         };
+        // 31 ms of wall time: 0.5 ms on a CPU, 30 ms waiting for one, 0.5 ms asleep (a lock).
         let after = Usage {
-            voluntary_switches: 10,
-            cpu: Duration::from_micros(100_500),
+            at: at + 31 * MS,
+            running: 100 * MS + MS / 2,
+            runnable: 70 * MS,
         };
-        assert_eq!(classify(before, after), PushKind::Quick);
+        assert_eq!(classify(before, after, 5 * MS), PushKind::Quick);
+        // The same wall time asleep is a wait, from the caller's threshold on.
+        let asleep = Usage {
+            runnable: 40 * MS,
+            ..after
+        };
+        assert_eq!(classify(before, asleep, 5 * MS), PushKind::Waited);
+        assert_eq!(classify(before, asleep, 50 * MS), PushKind::Quick);
+    }
+
+    #[test]
+    fn without_the_figures_the_wall_time_decides() {
+        let without = || PushJudge {
+            baseline: None,
+            measured: true,
+            missed: false,
+        };
+        assert_eq!(without().judge(10 * MS, 50 * MS), PushKind::Quick);
+        assert_eq!(without().judge(60 * MS, 50 * MS), PushKind::Waited);
+    }
+
+    #[test]
+    fn one_delivery_in_sixteen_is_measured_and_the_one_after_a_missed_long_push() {
+        let sampler = Sampler::default();
+        let measured: Vec<bool> = (0..2 * MEASURE_EVERY)
+            .map(|_| sampler.measure_this())
+            .collect();
+        assert_eq!(measured.iter().filter(|m| **m).count(), 2);
+        assert!(measured[0] && measured[MEASURE_EVERY as usize]);
+        assert!(sampler.measure_this(), "the next in sixteen");
+
+        // An unmeasured delivery whose push slept: taken as quick, but the next is measured.
+        assert!(!sampler.measure_this());
+        let mut judge = PushJudge::unmeasured();
+        let start = Instant::now();
+        std::thread::sleep(5 * MS);
+        assert_eq!(judge.slow(start.elapsed(), MS), None);
+        sampler.delivered(&judge);
+        assert!(
+            sampler.measure_this(),
+            "the delivery after a missed long push"
+        );
+        assert!(!sampler.measure_this(), "and only that one");
+
+        // A quick push misses nothing.
+        let mut judge = PushJudge::unmeasured();
+        assert_eq!(judge.judge(Duration::from_micros(100), MS), PushKind::Quick);
+        sampler.delivered(&judge);
+        assert!(!sampler.measure_this());
     }
 }

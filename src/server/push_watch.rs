@@ -65,13 +65,21 @@ impl PushWatch {
         if started == IDLE || started == RESCUED {
             return false;
         }
-        if now_ns().saturating_sub(started) < after.as_nanos() as u64 {
+        let pushing = now_ns().saturating_sub(started);
+        if pushing < after.as_nanos() as u64 {
             return false;
         }
-        // A thread that is running or waits for a CPU is not stuck, only slow on a busy
-        // machine: taking its connection away would cost most when CPU is short.
-        if runnable(self.thread.load(Ordering::Relaxed)) {
-            return false;
+        match thread_state(self.thread.load(Ordering::Relaxed)) {
+            // A thread that is running or waits for a CPU is not stuck, only slow on a busy
+            // machine: taking its connection away would cost most when CPU is short.
+            Some('R') => return false,
+            // Asleep in the kernel itself (a page fault behind the memory map lock on a
+            // saturated machine, or a disk write) rather than in a downstream element's wait:
+            // given longer.
+            Some('D') if pushing < UNINTERRUPTIBLE_FACTOR * after.as_nanos() as u64 => {
+                return false
+            }
+            _ => {}
         }
         self.started_ns
             .compare_exchange(started, RESCUED, Ordering::AcqRel, Ordering::Acquire)
@@ -79,19 +87,18 @@ impl PushWatch {
     }
 }
 
-/// Whether thread `tid` of this process is running or runnable (state `R` in its stat file);
-/// false when unknown.
-fn runnable(tid: i32) -> bool {
+/// A push asleep in the kernel itself (state `D`) is claimed this many times later than one
+/// asleep in a wait of its own (state `S`: GStreamer's waits are futexes and poll).
+const UNINTERRUPTIBLE_FACTOR: u64 = 5;
+
+/// The state letter of thread `tid` of this process (`R` running or runnable, `S` asleep, `D`
+/// asleep uninterruptibly...) from its stat file; `None` when unknown.
+fn thread_state(tid: i32) -> Option<char> {
     if tid == 0 {
-        return false;
+        return None;
     }
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-            Some(state == 'R')
-        })
-        .unwrap_or(false)
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// What the watchdog can do for a connection whose push is stuck.
