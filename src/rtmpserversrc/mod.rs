@@ -65,6 +65,7 @@ mod running_clock;
 mod settings;
 mod settle;
 mod skew_estimator;
+mod slope_pairs;
 mod stats;
 mod tags;
 mod timeline;

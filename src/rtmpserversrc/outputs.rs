@@ -459,7 +459,7 @@ fn start_pad_thread(
         }
         // A session that failed pushes nothing more; its sender stops at its next buffer.
         let mut failed = queues.failed_session();
-        let (mut quick, mut slow) = (0, false);
+        let (mut quick, mut slow) = (0, 0);
         let mut judge = PushJudge::start();
         for entry in batch.drain(..) {
             if let Some(took) = push_entry(&pad, entry, &queues, &flow, &mut failed) {
@@ -467,7 +467,7 @@ fn start_pad_thread(
                     None => quick += 1,
                     Some(kind) => {
                         gst::debug!(CAT, obj = pad, "pad thread push {kind:?} for {took:?}");
-                        slow = true;
+                        slow += 1;
                     }
                 }
             }

@@ -26,8 +26,8 @@
 //! switch to direct delivery: the
 //! connection thread pushes each entry itself after its read ([`PadQueues::take_direct`]), one
 //! entry at a time, while the pad thread sleeps. Direct pushes that sleep downstream for
-//! [`SLOW_PUSH`] or more or keep the thread busy for 2 ms, more than one in
-//! [`DIRECT_SLOW_WEIGHT`] + 1 for a while, a new pad, leaving PLAYING, or the push watchdog (a
+//! [`SLOW_PUSH`] or more or keep the thread busy for 2 ms, more than one in three for a
+//! while, a new pad, leaving PLAYING, or the push watchdog (a
 //! push that does not return at all) switch back to pad threads, and each fall-back doubles
 //! the quick run needed next time.
 //!
@@ -35,9 +35,9 @@
 //! works does so at (nearly) every buffer, while on a saturated machine a push now and then
 //! looks slow for reasons that are not downstream (a lock whose holder was preempted, the
 //! hypervisor stealing the CPU, which the scheduler's figures count as neither running nor
-//! runnable). At 300 publishers on this project's 2-core VM a few percent of pushes looked
-//! slow; single slow pushes kept most publishers on pad threads, which cost more CPU exactly
-//! when it was short.
+//! runnable). At 300-400 publishers on this project's 2-core VM many pushes looked slow;
+//! single slow pushes kept most publishers on pad threads, which cost more CPU exactly when it
+//! was short, until the machine could not keep up.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,9 +68,10 @@ const QUICK_RUN: u32 = 64;
 const MAX_QUICK_RUN: u32 = QUICK_RUN << 8;
 
 /// A slow push on a pad thread takes this many off the run of quick ones: a downstream that
-/// waits at more than one buffer in nine (a sink on its clock waits at every one) never gets
-/// there, while one whose pushes are quick but for a few percent on a loaded machine does.
-const SLOW_COST: u32 = 8;
+/// waits at more than one buffer in three (a sink on its clock waits at nearly every one)
+/// never gets there, while one whose pushes are quick but for a share on a saturated machine
+/// does.
+const SLOW_COST: u32 = 2;
 
 /// A pad-thread push that slept counts as waiting downstream from this long on (real waits
 /// are a clock's latency or a consumer's frame interval, tens of ms; shorter sleeps are locks
@@ -83,8 +84,8 @@ pub(super) const SLOW_PUSH: Duration = Duration::from_millis(50);
 
 /// A slow direct push adds this to a score that each quick one takes 1 off; at
 /// [`DIRECT_LEAVE_AT`] delivery goes back to pad threads. A downstream slow at every push
-/// leaves within four; one slow push in nine or fewer never leaves.
-const DIRECT_SLOW_WEIGHT: u32 = 8;
+/// leaves within four; one slow push in three or fewer never leaves.
+const DIRECT_SLOW_WEIGHT: u32 = 2;
 
 /// See [`DIRECT_SLOW_WEIGHT`].
 const DIRECT_LEAVE_AT: u32 = 4 * DIRECT_SLOW_WEIGHT;
@@ -435,6 +436,7 @@ impl PadQueues {
                 .0;
             shared.senders_waiting -= 1;
         }
+        let direct = shared.delivery.direct;
         let lane = shared.lanes.get_mut(&key).expect("checked above");
         lane.push(entry);
         if std::mem::take(&mut lane.starving) {
@@ -442,7 +444,8 @@ impl PadQueues {
             // not per message), see `wake_pad_threads`.
             lane.wake_pending = true;
         }
-        if lane.wake_pending && lane.entries.len() >= WAKE_AT_ENTRIES {
+        // In direct delivery the sender pushes after each read (Publisher::input_pending).
+        if lane.wake_pending && lane.entries.len() >= WAKE_AT_ENTRIES && !direct {
             lane.wake_pending = false;
             lane.ready.notify_one();
         }
@@ -526,22 +529,22 @@ impl PadQueues {
     /// For a pad thread, after pushing a batch: `quick` buffers were pushed quickly, and `slow`
     /// says whether one waited or worked downstream (push_timing.rs). Switches to direct
     /// delivery after a long enough run of quick pushes while PLAYING.
-    pub fn note_pushes(&self, quick: u32, slow: bool) {
+    pub fn note_pushes(&self, quick: u32, slow: u32) {
         let mut shared = self.lock();
-        if slow {
-            // A pad thread that waits downstream: not a time to push from the connection.
-            if shared.delivery.direct {
-                self.leave_direct(&mut shared, true);
-            }
-            let mode = &mut shared.delivery;
-            mode.quick_run = mode.quick_run.saturating_sub(SLOW_COST);
+        if shared.delivery.direct {
+            // Pad threads push during direct delivery too (a burst, a lane left over): their
+            // pushes count like direct ones.
+            self.score_direct(&mut shared, quick, slow, None);
             return;
         }
         let mode = &mut shared.delivery;
-        if !mode.allowed || !mode.playing || mode.direct {
+        if !mode.allowed || !mode.playing {
             return;
         }
-        mode.quick_run = mode.quick_run.saturating_add(quick);
+        mode.quick_run = mode
+            .quick_run
+            .saturating_add(quick)
+            .saturating_sub(slow.saturating_mul(SLOW_COST));
         if mode.quick_run >= mode.needed {
             mode.direct = true;
             mode.slow_score = 0;
@@ -552,6 +555,28 @@ impl PadQueues {
                 "{} quick pushes (net of slow ones): the connection thread pushes directly",
                 mode.quick_run
             );
+        }
+    }
+
+    /// In direct delivery, `quick` and `slow` pushes: too many slow ones go back to pad threads
+    /// (see [`DIRECT_SLOW_WEIGHT`]).
+    /// `direct` names the lane of a direct push (`None`: a pad thread's batch).
+    fn score_direct(&self, shared: &mut Shared, quick: u32, slow: u32, direct: Option<TrackKey>) {
+        let mode = &mut shared.delivery;
+        mode.slow_score = mode
+            .slow_score
+            .saturating_add(slow.saturating_mul(DIRECT_SLOW_WEIGHT))
+            .saturating_sub(quick);
+        if slow > 0 && mode.slow_score >= DIRECT_LEAVE_AT {
+            gst::debug!(
+                crate::CAT,
+                "{} wait or work downstream: back to pad threads",
+                direct.map_or("pad-thread pushes".into(), |key| format!(
+                    "{}: direct pushes",
+                    key.pad_name()
+                ))
+            );
+            self.leave_direct(shared, true);
         }
     }
 
@@ -583,18 +608,8 @@ impl PadQueues {
     /// whatever the lane still holds is then theirs).
     pub fn release_direct(&self, key: TrackKey, slow: bool) {
         let mut shared = self.lock();
-        let mode = &mut shared.delivery;
-        mode.slow_score = match slow {
-            true => mode.slow_score + DIRECT_SLOW_WEIGHT,
-            false => mode.slow_score.saturating_sub(1),
-        };
-        if slow && mode.slow_score >= DIRECT_LEAVE_AT {
-            gst::debug!(
-                crate::CAT,
-                "{}: direct pushes wait or work downstream, back to pad threads",
-                key.pad_name()
-            );
-            self.leave_direct(&mut shared, true);
+        if shared.delivery.direct {
+            self.score_direct(&mut shared, u32::from(!slow), u32::from(slow), Some(key));
         }
         let direct = shared.delivery.direct;
         if let Some(lane) = shared.lanes.get_mut(&key) {
@@ -902,12 +917,12 @@ mod tests {
     fn direct_delivery_starts_after_a_run_of_quick_pushes_while_playing_and_falls_back() {
         let q = queues(1000, 1 << 20);
         q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
-        q.note_pushes(QUICK_RUN, false);
+        q.note_pushes(QUICK_RUN, 0);
         assert!(!q.is_direct(), "not before PLAYING (sinks may preroll)");
         q.set_playing(true);
-        q.note_pushes(QUICK_RUN - 1, false);
+        q.note_pushes(QUICK_RUN - 1, 0);
         assert!(!q.is_direct());
-        q.note_pushes(1, false);
+        q.note_pushes(1, 0);
         assert!(q.is_direct());
         let abort = AtomicBool::new(false);
         for ms in 0..3 {
@@ -923,7 +938,7 @@ mod tests {
         q.release_direct(V, true);
         assert!(q.is_direct(), "one slow push alone does not go back");
         assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 2);
-        // One slow push in nine, for long: direct delivery stays.
+        // One slow push in three, for long: direct delivery stays.
         for _ in 0..100 {
             for _ in 0..DIRECT_SLOW_WEIGHT {
                 q.release_direct(V, false);
@@ -953,30 +968,31 @@ mod tests {
         let mut batch = VecDeque::new();
         assert_eq!(q.next_batch(V, &q.lane_signal(V), &mut batch), Batch::Ready);
         assert_eq!(batch.iter().map(dts_ms).collect::<Vec<_>>(), vec![4]);
-        q.note_pushes(QUICK_RUN, false);
+        q.note_pushes(QUICK_RUN, 0);
         assert!(!q.is_direct(), "the run needed doubled");
-        q.note_pushes(QUICK_RUN, false);
+        q.note_pushes(QUICK_RUN, 0);
         assert!(q.is_direct());
-        // A slow push on a pad thread, a new pad, leaving PLAYING, or the property: threads.
-        q.note_pushes(0, true);
+        // Slow pushes on a pad thread, a new pad, leaving PLAYING, or the property: threads.
+        q.note_pushes(0, 3);
+        assert!(q.is_direct());
+        q.note_pushes(0, 1);
         assert!(!q.is_direct());
         // Each slow push takes SLOW_COST off the run: one every few pushes never gets there.
         for _ in 0..MAX_QUICK_RUN {
-            q.note_pushes(SLOW_COST - 1, false);
-            q.note_pushes(0, true);
+            q.note_pushes(SLOW_COST - 1, 1);
         }
         assert!(!q.is_direct());
-        q.note_pushes(MAX_QUICK_RUN, false);
+        q.note_pushes(MAX_QUICK_RUN, 0);
         assert!(q.is_direct());
         q.open_lane(A, &gst::Caps::new_empty_simple("audio/mpeg"));
         assert!(!q.is_direct(), "a new pad's sink may preroll");
-        q.note_pushes(MAX_QUICK_RUN, false);
+        q.note_pushes(MAX_QUICK_RUN, 0);
         assert!(q.is_direct());
         q.set_playing(false);
         assert!(!q.is_direct());
         q.set_playing(true);
         q.set_direct_allowed(false);
-        q.note_pushes(MAX_QUICK_RUN, false);
+        q.note_pushes(MAX_QUICK_RUN, 0);
         assert!(!q.is_direct(), "direct-delivery=false");
     }
 
@@ -985,7 +1001,7 @@ mod tests {
         let q = queues(1000, 1 << 20);
         q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
         q.set_playing(true);
-        q.note_pushes(QUICK_RUN, false);
+        q.note_pushes(QUICK_RUN, 0);
         // The pad thread sleeps; media is queued and the connection thread takes the oldest.
         let qv = q.clone();
         let (tx, rx) = std::sync::mpsc::channel();

@@ -752,6 +752,11 @@ impl Publisher for SessionPublisher {
         None
     }
 
+    fn input_pending(&mut self) -> Option<Arc<dyn Delivery>> {
+        let outputs = &self.element.imp().outputs;
+        outputs.is_direct().then(|| self.delivery.clone())
+    }
+
     fn observe_session(&mut self, observations: &SessionObservations) {
         self.report.set_session(*observations);
     }

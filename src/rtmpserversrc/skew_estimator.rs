@@ -23,6 +23,8 @@
 
 use std::collections::VecDeque;
 
+use super::slope_pairs::{self, Block, EveryPair, PairCounts};
+
 /// Arrival time over which one minimum is kept (ns). A publisher sends a dozen messages or more
 /// in it, so its minimum is one of the few that met no delay; short, so that a correction can
 /// start within a second.
@@ -45,19 +47,6 @@ const MIN_SLOPE_BLOCKS: usize = 3;
 /// Blocks the level is taken from: 10 s. A stall or a burst shorter than half of it does not
 /// move the median.
 const LEVEL_BLOCKS: usize = 40;
-
-/// A pair of blocks closer than this in media time gives no slope (the publisher stalled
-/// between them, or its timestamps stood still).
-const MIN_PAIR_MEDIA_NS: i64 = BLOCK_NS / 2;
-
-/// The least-delayed message of one block of arrival time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Block {
-    /// Its uncorrected running time (ns).
-    media: i64,
-    /// Arrival minus `media` (ns).
-    lag: i64,
-}
 
 /// A fitted slope and how much the pairs it came from agree on it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,8 +80,10 @@ pub(super) struct SkewEstimator {
     slope: Option<Slope>,
     /// Blocks completed since the last fit.
     since_fit: usize,
-    /// Scratch for the medians (all pairs, the older and the newer half's), kept to avoid
-    /// allocations per block.
+    /// While every pair is fitted: their slopes, merged in block by block (slope_pairs.rs).
+    every_pair: EveryPair,
+    /// Scratch for the medians (the level's, the pairs' of a long fit, the older and the newer
+    /// half's), kept to avoid allocations per block.
     scratch: Vec<f64>,
     older: Vec<f64>,
     newer: Vec<f64>,
@@ -133,6 +124,10 @@ impl SkewEstimator {
     fn push(&mut self, block: Block) {
         if self.blocks.len() == SLOPE_BLOCKS {
             self.blocks.pop_front();
+        }
+        if self.blocks.len() >= 2 * SLOPE_PAIR_DISTANCE {
+            // Long fits use pairs that far apart only.
+            self.every_pair = EveryPair::default();
         }
         self.blocks.push_back(block);
         self.since_fit += 1;
@@ -184,66 +179,55 @@ impl SkewEstimator {
         self.current = None;
         self.slope = None;
         self.since_fit = 0;
+        self.every_pair = EveryPair::default();
     }
 
     /// Median of the slopes between pairs of blocks: every pair while there are under
     /// 2 x [`SLOPE_PAIR_DISTANCE`] blocks, then those that far apart; also over each half.
-    /// The agreement counts every pair with media time between them, also those too close
-    /// for a slope: a single odd block then never makes 80 % of the pairs agree.
     fn fit_slope(&mut self) -> Option<Slope> {
         let n = self.blocks.len();
         if n < MIN_SLOPE_BLOCKS {
             return None;
         }
         let blocks = self.blocks.make_contiguous();
-        let (all, older, newer) = (&mut self.scratch, &mut self.older, &mut self.newer);
-        all.clear();
+        if n >= 2 * SLOPE_PAIR_DISTANCE {
+            let mut counts = PairCounts::default();
+            self.scratch.clear();
+            for i in 0..n - SLOPE_PAIR_DISTANCE {
+                self.scratch
+                    .extend(counts.visit(blocks[i], blocks[i + SLOPE_PAIR_DISTANCE]));
+            }
+            let value = median(&mut self.scratch)?;
+            return Some(Slope {
+                value,
+                agreement: counts.agreement(value),
+                halves: None,
+                long: true,
+            });
+        }
+        self.every_pair.catch_up(blocks);
+        let value = self.every_pair.median()?;
+        // The halves: pairs within the older and within the newer half of the blocks, which
+        // share the middle block (two of four).
+        let half = n / 2;
+        let (older, newer) = (&mut self.older, &mut self.newer);
         older.clear();
         newer.clear();
-        // Pairs with media time between them, and how many have a later / an earlier lag.
-        let (mut pairs, mut later, mut earlier) = (0usize, 0usize, 0usize);
-        let mut visit = |a: Block, b: Block| -> Option<f64> {
-            let media = b.media.saturating_sub(a.media);
-            if media <= 0 {
-                return None;
-            }
-            pairs += 1;
-            let lag = b.lag.saturating_sub(a.lag);
-            later += usize::from(lag > 0);
-            earlier += usize::from(lag < 0);
-            (media >= MIN_PAIR_MEDIA_NS).then(|| lag as f64 / media as f64)
-        };
-        if n < 2 * SLOPE_PAIR_DISTANCE {
-            // The halves: pairs within the older and within the newer half of the blocks,
-            // which share the middle block (two of four).
-            let half = n / 2;
-            for i in 0..n {
-                for j in i + 1..n {
-                    if let Some(slope) = visit(blocks[i], blocks[j]) {
-                        all.push(slope);
-                        if j <= half {
-                            older.push(slope);
-                        }
-                        if i + half + 1 >= n {
-                            newer.push(slope);
-                        }
-                    }
-                }
-            }
-        } else {
-            for i in 0..n - SLOPE_PAIR_DISTANCE {
-                if let Some(slope) = visit(blocks[i], blocks[i + SLOPE_PAIR_DISTANCE]) {
-                    all.push(slope);
-                }
+        for j in 1..=half {
+            for i in 0..j {
+                older.extend(slope_pairs::slope(blocks[i], blocks[j]));
             }
         }
-        let value = median(all)?;
-        let agreeing = if value > 0.0 { later } else { earlier };
+        for i in n - half - 1..n {
+            for j in i + 1..n {
+                newer.extend(slope_pairs::slope(blocks[i], blocks[j]));
+            }
+        }
         Some(Slope {
             value,
-            agreement: agreeing as f64 / pairs.max(1) as f64,
+            agreement: self.every_pair.counts().agreement(value),
             halves: median(older).zip(median(newer)),
-            long: n >= 2 * SLOPE_PAIR_DISTANCE,
+            long: false,
         })
     }
 }

@@ -262,6 +262,11 @@ impl Connection {
         publisher.input_done()
     }
 
+    /// One read was handled and more input waits: see [`Publisher::input_pending`].
+    pub fn input_pending(&mut self) -> Option<Arc<dyn Delivery>> {
+        self.publisher.as_mut()?.input_pending()
+    }
+
     /// Ends the publish, with the session's last observations for its report.
     fn finish_publisher(&mut self, reason: CloseReason) {
         if let Some(mut publisher) = self.publisher.take() {

@@ -189,6 +189,12 @@ pub trait Publisher: Send {
     fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
         None
     }
+    /// One read was handed to [`Publisher::media`] and more input is already waiting (the read
+    /// filled its room). Returns what the reading thread should push before it reads on, in
+    /// direct delivery only: consumers on threads of their own are woken once the burst ends.
+    fn input_pending(&mut self) -> Option<Arc<dyn Delivery>> {
+        None
+    }
     /// What the session observed of the peer's protocol so far (for the publish report): given
     /// after each read and before [`Publisher::finish`]; a copy of a few counters.
     fn observe_session(&mut self, _observations: &SessionObservations) {}

@@ -175,10 +175,13 @@ impl Reader {
         // (a wake-up per message would cost a context switch each at full speed). A read that
         // did not fill its room took all there was; asking the kernel (FIONREAD) would cost a
         // system call per message at real-time pace.
+        // In direct delivery what this read brought is pushed before the next read either way:
+        // a backlog (a publisher catching up, a thread that was kept from its CPU) is pushed
+        // read by read, and never wakes the pad threads.
         Ok(if self.drained {
             self.conn.input_drained()
         } else {
-            None
+            self.conn.input_pending()
         })
     }
 

@@ -79,6 +79,14 @@ impl PushWatch {
             Some('D') if pushing < UNINTERRUPTIBLE_FACTOR * after.as_nanos() as u64 => {
                 return false
             }
+            // On a machine with more runnable threads than CPUs can take, a push asleep may
+            // wait for a lock whose holder waits for a CPU: given longer too, since a new
+            // reading thread and pad threads would only add to the load.
+            _ if pushing < UNINTERRUPTIBLE_FACTOR * after.as_nanos() as u64
+                && machine_saturated() =>
+            {
+                return false
+            }
             _ => {}
         }
         self.started_ns
@@ -90,6 +98,21 @@ impl PushWatch {
 /// A push asleep in the kernel itself (state `D`) is claimed this many times later than one
 /// asleep in a wait of its own (state `S`: GStreamer's waits are futexes and poll).
 const UNINTERRUPTIBLE_FACTOR: u64 = 5;
+
+/// Whether more threads are runnable right now than twice the CPUs (the fourth field of
+/// /proc/loadavg counts them, system-wide).
+fn machine_saturated() -> bool {
+    let Ok(loadavg) = std::fs::read_to_string("/proc/loadavg") else {
+        return false;
+    };
+    let runnable = loadavg
+        .split_ascii_whitespace()
+        .nth(3)
+        .and_then(|f| f.split_once('/'))
+        .and_then(|(running, _)| running.parse::<usize>().ok());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    runnable.is_some_and(|r| r > 2 * cpus)
+}
 
 /// The state letter of thread `tid` of this process (`R` running or runnable, `S` asleep, `D`
 /// asleep uninterruptibly...) from its stat file; `None` when unknown.
