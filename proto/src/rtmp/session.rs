@@ -538,13 +538,20 @@ impl ServerSession {
             _ => {}
         }
         self.maybe_acknowledge();
-        while !self.decision_pending() {
+        let mut pending = self.decision_pending();
+        while !pending {
             let Some(message) = self.reader.next_message()? else {
                 break;
             };
+            // Only commands start a decision; media is the hot path, and looking through the
+            // streams after each message was a cache miss per message at scale.
+            let media = matches!(message.type_id, type_id::AUDIO | type_id::VIDEO);
             self.handle_message(message, events)?;
             if matches!(self.phase, Phase::Rejected) {
                 break;
+            }
+            if !media {
+                pending = self.decision_pending();
             }
         }
         Ok(())
