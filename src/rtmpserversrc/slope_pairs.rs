@@ -134,7 +134,12 @@ mod tests {
                 state ^= state << 17;
                 Block {
                     // Now and then a block no later in media time than the one before.
-                    media: i * 250_000_000 - if state.is_multiple_of(7) { 250_000_000 } else { 0 },
+                    media: i * 250_000_000
+                        - if state.is_multiple_of(7) {
+                            250_000_000
+                        } else {
+                            0
+                        },
                     lag: (state % 5_000_000) as i64 - 2_000_000 + i * 1_000,
                 }
             })
