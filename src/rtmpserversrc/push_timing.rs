@@ -16,8 +16,8 @@
 //! exactly when it was short.
 //!
 //! A push that returns within [`CHECK_AFTER`] is quick without asking anything; otherwise the
-//! statistics are compared with a baseline taken when the batch started (one `pread` per
-//! batch on a descriptor each thread keeps, one more per long push).
+//! statistics are compared with a baseline taken when the batch started (an open, a read and
+//! a close per batch, again per long push).
 //!
 //! A pad thread's batch follows a wake-up that costs far more than the baseline. A direct
 //! delivery follows one read, often of one message: there a baseline each time would be a
@@ -26,7 +26,6 @@
 //! on every push and is judged within two deliveries; the watchdog (server/push_watch.rs)
 //! covers a push that never returns either way.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -59,31 +58,22 @@ struct Usage {
     runnable: Duration,
 }
 
-thread_local! {
-    /// This thread's `/proc/thread-self/schedstat`, opened on first use (`None` if it could
-    /// not be: no figures then).
-    static SCHEDSTAT: RefCell<Option<Option<File>>> = const { RefCell::new(None) };
-}
-
 impl Usage {
+    /// Opened and closed each time: a descriptor kept per pushing thread (three per publisher)
+    /// would come out of the budget `max-connections` raises the process's limit for.
     fn of_this_thread() -> Option<Usage> {
-        SCHEDSTAT.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            let file = cell
-                .get_or_insert_with(|| File::open("/proc/thread-self/schedstat").ok())
-                .as_ref()?;
-            let mut text = [0u8; 96];
-            let n = file.read_at(&mut text, 0).ok()?;
-            let at = Instant::now();
-            let mut fields = std::str::from_utf8(&text[..n])
-                .ok()?
-                .split_ascii_whitespace();
-            let mut next = || fields.next()?.parse::<u64>().ok().map(Duration::from_nanos);
-            Some(Usage {
-                at,
-                running: next()?,
-                runnable: next()?,
-            })
+        let file = File::open("/proc/thread-self/schedstat").ok()?;
+        let mut text = [0u8; 96];
+        let n = file.read_at(&mut text, 0).ok()?;
+        let at = Instant::now();
+        let mut fields = std::str::from_utf8(&text[..n])
+            .ok()?
+            .split_ascii_whitespace();
+        let mut next = || fields.next()?.parse::<u64>().ok().map(Duration::from_nanos);
+        Some(Usage {
+            at,
+            running: next()?,
+            runnable: next()?,
         })
     }
 }
