@@ -460,7 +460,7 @@ fn start_pad_thread(
         // A session that failed pushes nothing more; its sender stops at its next buffer.
         let mut failed = queues.failed_session();
         let (mut quick, mut slow) = (0, 0);
-        let mut judge = PushJudge::start();
+        let mut judge = PushJudge::start_if(queues.judges_pushes());
         for entry in batch.drain(..) {
             if let Some(took) = push_entry(&pad, entry, &queues, &flow, &mut failed) {
                 match judge.slow(took, PAD_THREAD_WAIT) {

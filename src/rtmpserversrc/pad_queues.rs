@@ -269,6 +269,10 @@ pub(super) struct PadQueues {
     sender_waits: AtomicU64,
     /// `delivery.direct`, readable without the lock (checked after every read).
     direct: AtomicBool,
+    /// `delivery.allowed && delivery.playing`: only then do pad threads judge their pushes
+    /// (a system call or three per batch, for nothing before PLAYING or with
+    /// direct-delivery=false).
+    judging: AtomicBool,
 }
 
 impl Default for PadQueues {
@@ -287,6 +291,7 @@ impl Default for PadQueues {
             space: Condvar::new(),
             sender_waits: AtomicU64::new(0),
             direct: AtomicBool::new(false),
+            judging: AtomicBool::new(false),
         }
     }
 }
@@ -482,6 +487,7 @@ impl PadQueues {
         if !playing {
             self.leave_direct(&mut shared, false);
         }
+        self.update_judging(&shared);
     }
 
     /// The `direct-delivery` property.
@@ -491,6 +497,18 @@ impl PadQueues {
         if !allowed {
             self.leave_direct(&mut shared, false);
         }
+        self.update_judging(&shared);
+    }
+
+    fn update_judging(&self, shared: &Shared) {
+        let judging = shared.delivery.allowed && shared.delivery.playing;
+        self.judging.store(judging, Ordering::Relaxed);
+    }
+
+    /// Whether a pad thread's pushes can change who pushes (see [`PadQueues::note_pushes`]),
+    /// so are worth judging.
+    pub fn judges_pushes(&self) -> bool {
+        self.judging.load(Ordering::Relaxed)
     }
 
     pub fn direct_allowed(&self) -> bool {
@@ -991,7 +1009,9 @@ mod tests {
         q.set_playing(false);
         assert!(!q.is_direct());
         q.set_playing(true);
+        assert!(q.judges_pushes());
         q.set_direct_allowed(false);
+        assert!(!q.judges_pushes(), "nothing to decide");
         q.note_pushes(MAX_QUICK_RUN, 0);
         assert!(!q.is_direct(), "direct-delivery=false");
     }
