@@ -97,8 +97,9 @@ impl PushWatch {
     }
 }
 
-/// A push asleep in the kernel itself (state `D`) is claimed this many times later than one
-/// asleep in a wait of its own (state `S`: GStreamer's waits are futexes and poll).
+/// A push asleep in the kernel itself (state `D`), or asleep while the machine is saturated,
+/// is claimed this many times later than one asleep in a wait of its own (state `S`:
+/// GStreamer's waits are futexes and poll) on a machine with CPU to spare.
 const UNINTERRUPTIBLE_FACTOR: u64 = 5;
 
 /// Whether more threads are runnable right now than twice the CPUs (the fourth field of
