@@ -125,11 +125,12 @@ impl SkewEstimator {
         if self.blocks.len() == SLOPE_BLOCKS {
             self.blocks.pop_front();
         }
-        if self.blocks.len() >= 2 * SLOPE_PAIR_DISTANCE {
-            // Long fits use pairs that far apart only.
+        self.blocks.push_back(block);
+        if self.blocks.len() == 2 * SLOPE_PAIR_DISTANCE {
+            // From here on fits use pairs that far apart only (blocks only grow until then, and
+            // `clear` starts over): the every-pair slopes go, once.
             self.every_pair = EveryPair::default();
         }
-        self.blocks.push_back(block);
         self.since_fit += 1;
         let long = self.blocks.len() >= 2 * SLOPE_PAIR_DISTANCE;
         if !long || self.since_fit >= REFIT_EVERY || self.slope.is_none_or(|s| !s.long) {

@@ -71,6 +71,7 @@ impl PushWatch {
         if pushing < after.as_nanos() as u64 {
             return false;
         }
+        let within_longer_delay = pushing < UNINTERRUPTIBLE_FACTOR * after.as_nanos() as u64;
         match thread_state(self.thread.load(Ordering::Relaxed)) {
             // A thread that is running or waits for a CPU is not stuck, only slow on a busy
             // machine: taking its connection away would cost most when CPU is short.
@@ -78,17 +79,11 @@ impl PushWatch {
             // Asleep in the kernel itself (a page fault behind the memory map lock on a
             // saturated machine, or a disk write) rather than in a downstream element's wait:
             // given longer.
-            Some('D') if pushing < UNINTERRUPTIBLE_FACTOR * after.as_nanos() as u64 => {
-                return false
-            }
+            Some('D') if within_longer_delay => return false,
             // On a machine with more runnable threads than CPUs can take, a push asleep may
             // wait for a lock whose holder waits for a CPU: given longer too, since a new
             // reading thread and pad threads would only add to the load.
-            _ if pushing < UNINTERRUPTIBLE_FACTOR * after.as_nanos() as u64
-                && machine_saturated() =>
-            {
-                return false
-            }
+            _ if within_longer_delay && machine_saturated() => return false,
             _ => {}
         }
         self.started_ns
