@@ -96,7 +96,7 @@ pub(super) struct Outputs {
     no_more_pads_sent: Mutex<bool>,
     /// The latest running time queued on any pad (ns), so a new session continues after it.
     high_water: AtomicU64,
-    /// Which direct deliveries judge their pushes (a system call each).
+    /// Which direct pushes are judged (three system calls each).
     judging: Sampler,
 }
 
@@ -307,16 +307,15 @@ impl Outputs {
             Err(_) => return true,
         };
         let mut failed = self.queues.failed_session();
-        let mut judge = None;
-        for (key, pad) in list.iter() {
+        for (index, (key, pad)) in list.iter().enumerate() {
             while let Some(entry) = self.queues.take_direct(*key) {
-                let judge =
-                    judge.get_or_insert_with(|| PushJudge::start_if(self.judging.measure_this()));
+                let mut judge = PushJudge::start_if(self.judging.measure_this(index));
                 watch.arm();
                 let took = push_entry(pad, entry, &self.queues, &self.flow, &mut failed);
                 let kept = watch.disarm();
                 // A short wait is fine here; a long one or downstream work is not.
                 let slow = took.and_then(|took| Some((judge.slow(took, SLOW_PUSH)?, took)));
+                self.judging.pushed(index, &judge);
                 if let Some((kind, took)) = slow {
                     gst::debug!(CAT, obj = pad, "direct push {kind:?} for {took:?}");
                 }
@@ -326,9 +325,6 @@ impl Outputs {
                     return false;
                 }
             }
-        }
-        if let Some(judge) = &judge {
-            self.judging.delivered(judge);
         }
         self.queues.wake_pad_threads();
         true

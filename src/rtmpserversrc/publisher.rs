@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gst::prelude::*;
@@ -25,7 +25,7 @@ use super::failover_gate::FailoverGate;
 use super::outputs::{OutputConfig, PushOutcome, TrackKey};
 use super::publish_report::{Media, PublishReport, TrackDescription};
 use super::publish_slot::PublishSlot;
-use super::publish_stats::{PublishSnapshot, PublishStats};
+use super::publish_stats::{PublishSnapshot, PublishStats, SNAPSHOT_INTERVAL};
 use super::running_clock::RunningClockReader;
 use super::settings::ClockSync;
 use super::settle::{should_settle, HeldMedia, SettleFacts, SETTLE_WAIT};
@@ -34,7 +34,9 @@ use super::timeline::Timeline;
 use super::tracks::{NotReady, Track, Tracks};
 use crate::flv::{self, AudioCodec, AudioPacket, LegacyAudioFormat, VideoCodec, VideoPacket};
 use crate::rtmp::{Amf0Value, SessionObservations};
-use crate::server::{CloseReason, Delivery, MediaMessage, Publisher, PushWatch, ReconnectRequest};
+use crate::server::{
+    CloseReason, Delivery, MediaMessage, Publisher, PushWatch, ReconnectRequest, TimerDue,
+};
 use crate::CAT;
 
 /// Per-publish settings, fixed when the publish is accepted.
@@ -495,7 +497,7 @@ impl SessionPublisher {
 
     /// Creates or updates the pad of a track that has caps.
     fn open_output(&mut self, key: TrackKey) {
-        if self.slot.evicted.load(Ordering::SeqCst) {
+        if self.slot.flags.evicted.load(Ordering::SeqCst) {
             // The pads belong to the publisher that replaced this one.
             self.failed = Some(CloseReason::Replaced);
             return;
@@ -615,7 +617,7 @@ impl SessionPublisher {
                 key,
                 self.slot.connection_id,
                 buffer,
-                &self.slot.evicted,
+                &self.slot.flags.evicted,
             ),
         };
         // A wait for room (back-pressure) ends as activity, not as silence.
@@ -761,19 +763,28 @@ impl Publisher for SessionPublisher {
         self.report.set_session(*observations);
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        // The settle wait, and a statistics snapshot of what arrived since the last one.
+    fn next_deadline(&self) -> Option<TimerDue> {
+        // The settle wait (the pads should appear on time), and a statistics snapshot of what
+        // arrived since the last one (as late as another interval: the snapshot is that old
+        // anyway).
         let settle = if self.settled {
             None
         } else {
-            self.held.first_arrival().map(|first| first + SETTLE_WAIT)
+            self.held.first_arrival().map(|first| TimerDue {
+                at: first + SETTLE_WAIT,
+                slack: Duration::ZERO,
+            })
         };
         let snapshot = self
             .snapshot_stale
             .then(|| self.stats.next_snapshot())
-            .flatten();
+            .flatten()
+            .map(|at| TimerDue {
+                at,
+                slack: SNAPSHOT_INTERVAL,
+            });
         match (settle, snapshot) {
-            (Some(a), Some(b)) => Some(a.min(b)),
+            (Some(a), Some(b)) => Some(TimerDue::earliest(a, b)),
             (a, b) => a.or(b),
         }
     }
@@ -798,7 +809,7 @@ impl Publisher for SessionPublisher {
         // Whatever the publisher sent before leaving reaches the pads, unless the pads are
         // going away (shutdown) or belong to a newer publisher.
         let pads_are_ours = !matches!(reason, CloseReason::Shutdown | CloseReason::Replaced)
-            && !self.slot.evicted.load(Ordering::SeqCst);
+            && !self.slot.flags.evicted.load(Ordering::SeqCst);
         if pads_are_ours {
             self.try_settle(Instant::now(), true);
         }

@@ -20,19 +20,17 @@
 //! a close per batch, again per long push).
 //!
 //! A pad thread's batch follows a wake-up that costs far more than the baseline. A direct
-//! delivery follows one read, often of one message: there a baseline each time would be a
-//! system call per message, so [`Sampler`] measures one delivery in [`MEASURE_EVERY`], and the
-//! next one after a long push that was not measured. A downstream that waits or works does so
-//! on every push and is judged within two deliveries; the watchdog (server/push_watch.rs)
-//! covers a push that never returns either way.
+//! delivery follows one read, often of one message: there a baseline each time would be three
+//! system calls per message, and nearly every push is quick, which needs no figures. So a
+//! direct push is measured ([`Sampler`]) only when the previous push of its pad took
+//! [`CHECK_AFTER`] or more unmeasured. A downstream that waits or works does so on most pushes
+//! of its pad and is judged on every other one; the watchdog (server/push_watch.rs) covers a
+//! push that never returns either way.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// Direct deliveries per measured one (see the module's doc).
-pub(super) const MEASURE_EVERY: u32 = 16;
 
 /// Pushes that take less wall time than this are quick.
 pub(super) const CHECK_AFTER: Duration = Duration::from_millis(2);
@@ -152,28 +150,29 @@ impl PushJudge {
     }
 }
 
-/// Which direct deliveries are measured (see the module's doc); one per element.
+/// Which direct pushes are measured (see the module's doc); one per element. Pads are told
+/// apart by their index (modulo 64): a mix-up costs or saves a measurement.
 #[derive(Debug, Default)]
 pub(super) struct Sampler {
-    deliveries: AtomicU32,
-    measure_next: AtomicBool,
+    /// A bit per pad whose last direct push was long and not measured.
+    missed: AtomicU64,
 }
 
 impl Sampler {
-    /// Whether the delivery about to start is measured.
-    pub fn measure_this(&self) -> bool {
-        let asked = self.measure_next.load(Ordering::Relaxed);
-        if asked {
-            self.measure_next.store(false, Ordering::Relaxed);
-        }
-        let count = self.deliveries.fetch_add(1, Ordering::Relaxed);
-        asked || count.is_multiple_of(MEASURE_EVERY)
+    /// Whether the push about to start on pad `index` is measured.
+    pub fn measure_this(&self, index: usize) -> bool {
+        let bit = 1u64 << (index % 64);
+        // One thread delivers at a time: a plain load first keeps the line unwritten.
+        self.missed.load(Ordering::Relaxed) & bit != 0
+            && self.missed.fetch_and(!bit, Ordering::Relaxed) & bit != 0
     }
 
-    /// The delivery that just ended: an unjudged long push has the next one measured.
-    pub fn delivered(&self, judge: &PushJudge) {
+    /// The push on pad `index` that just ended: a long one not judged has the next one
+    /// measured.
+    pub fn pushed(&self, index: usize, judge: &PushJudge) {
         if judge.missed() {
-            self.measure_next.store(true, Ordering::Relaxed);
+            self.missed
+                .fetch_or(1u64 << (index % 64), Ordering::Relaxed);
         }
     }
 }
@@ -262,32 +261,25 @@ mod tests {
     }
 
     #[test]
-    fn one_delivery_in_sixteen_is_measured_and_the_one_after_a_missed_long_push() {
+    fn only_the_push_after_a_missed_long_push_of_the_same_pad_is_measured() {
         let sampler = Sampler::default();
-        let measured: Vec<bool> = (0..2 * MEASURE_EVERY)
-            .map(|_| sampler.measure_this())
-            .collect();
-        assert_eq!(measured.iter().filter(|m| **m).count(), 2);
-        assert!(measured[0] && measured[MEASURE_EVERY as usize]);
-        assert!(sampler.measure_this(), "the next in sixteen");
+        assert!((0..100).all(|_| !sampler.measure_this(0) && !sampler.measure_this(1)));
 
-        // An unmeasured delivery whose push slept: taken as quick, but the next is measured.
-        assert!(!sampler.measure_this());
+        // An unmeasured push on pad 1 slept: taken as quick, but the next push of pad 1 is
+        // measured, whatever pad 0 does meanwhile.
         let mut judge = PushJudge::unmeasured();
         let start = Instant::now();
         std::thread::sleep(5 * MS);
         assert_eq!(judge.slow(start.elapsed(), MS), None);
-        sampler.delivered(&judge);
-        assert!(
-            sampler.measure_this(),
-            "the delivery after a missed long push"
-        );
-        assert!(!sampler.measure_this(), "and only that one");
+        sampler.pushed(1, &judge);
+        assert!(!sampler.measure_this(0), "another pad");
+        assert!(sampler.measure_this(1), "the next push of that pad");
+        assert!(!sampler.measure_this(1), "and only that one");
 
         // A quick push misses nothing.
         let mut judge = PushJudge::unmeasured();
         assert_eq!(judge.judge(Duration::from_micros(100), MS), PushKind::Quick);
-        sampler.delivered(&judge);
-        assert!(!sampler.measure_this());
+        sampler.pushed(1, &judge);
+        assert!(!sampler.measure_this(1));
     }
 }

@@ -212,10 +212,23 @@ impl Connection {
         if let Some((_, until)) = &self.delayed {
             deadline = deadline.min(*until);
         }
-        if let Some(d) = self.publisher.as_ref().and_then(|p| p.next_deadline()) {
-            deadline = deadline.min(d);
+        if let Some(timer) = self.publisher.as_ref().and_then(|p| p.next_deadline()) {
+            deadline = deadline.min(timer.at);
         }
         deadline
+    }
+
+    /// The latest moment to wake for [`Connection::deadline`]: each deadline may be late by
+    /// `slack`, the publisher's timer by its own slack if that is longer.
+    pub fn latest_wake(&self, config: &ServerConfig, slack: Duration) -> Instant {
+        let mut latest = self.expiry(config).0 + slack;
+        if let Some((_, until)) = &self.delayed {
+            latest = latest.min(*until + slack);
+        }
+        if let Some(timer) = self.publisher.as_ref().and_then(|p| p.next_deadline()) {
+            latest = latest.min(timer.at + timer.slack.max(slack));
+        }
+        latest
     }
 
     /// When the connection expires and why (for the warning): the publish deadline until it
@@ -278,7 +291,7 @@ impl Connection {
     /// Runs the publisher's timers when due.
     pub fn run_timers(&mut self, now: Instant) -> Result<(), CloseReason> {
         match self.publisher.as_mut() {
-            Some(publisher) if publisher.next_deadline().is_some_and(|d| d <= now) => {
+            Some(publisher) if publisher.next_deadline().is_some_and(|t| t.at <= now) => {
                 publisher.on_timer(now)
             }
             _ => Ok(()),

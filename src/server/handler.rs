@@ -176,6 +176,28 @@ impl CloseReason {
     }
 }
 
+/// When a publisher's timer is due, and how much later it may run. While media flows the
+/// reading thread looks at its timers after every read; the slack only matters once the
+/// socket goes quiet, and lets the read timeout stay as it is instead of being set again
+/// every few reads as the deadline nears (a system call each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerDue {
+    pub at: Instant,
+    pub slack: Duration,
+}
+
+impl TimerDue {
+    /// Both timers as one: due at the earlier, and no later than either allows.
+    pub fn earliest(a: TimerDue, b: TimerDue) -> TimerDue {
+        let at = a.at.min(b.at);
+        let latest = (a.at + a.slack).min(b.at + b.slack);
+        TimerDue {
+            at,
+            slack: latest.saturating_duration_since(at),
+        }
+    }
+}
+
 /// Receives the media of one accepted publish. Owned by one connection at a time (the front
 /// door's event loop until media flows, then the publisher's own thread), so it needs no lock
 /// for its own state.
@@ -198,8 +220,9 @@ pub trait Publisher: Send {
     /// What the session observed of the peer's protocol so far (for the publish report): given
     /// after each read and before [`Publisher::finish`]; a copy of a few counters.
     fn observe_session(&mut self, _observations: &SessionObservations) {}
-    /// When [`Publisher::on_timer`] wants to be called next, if ever (nothing polls).
-    fn next_deadline(&self) -> Option<Instant> {
+    /// When [`Publisher::on_timer`] wants to be called next, if ever (nothing polls), and how
+    /// much later it may be.
+    fn next_deadline(&self) -> Option<TimerDue> {
         None
     }
     /// Called at or after [`Publisher::next_deadline`], for time-based decisions; an error ends

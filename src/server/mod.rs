@@ -22,6 +22,7 @@ pub use deferred::deferred;
 pub use handler::{
     CloseReason, ConnectAccepted, ConnectInfo, ConnectVerdict, Delivery, IngestHandler,
     MediaMessage, PublishVerdict, Publisher, PushWatch, ReconnectRequest, RefusalReason, Rejection,
+    TimerDue,
 };
 pub use listener::{Listener, ServerConfig};
 pub use proxy_header::ProxyPolicy;

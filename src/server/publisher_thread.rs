@@ -27,9 +27,10 @@ use crate::CAT;
 /// Read size once media flows: large reads keep syscalls per media second low.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A read timeout is set again only when the next deadline moved by more than this (one
-/// setsockopt per read would cost more than the read at full speed). Waking early is harmless:
-/// the loop looks at the deadlines again.
+/// A read timeout is set again only when it would wake more than this after the next deadline
+/// (or the publisher's timer slack, if longer: see [`super::TimerDue`]), or much before it:
+/// one setsockopt per read would cost more than the read at full speed. Waking early is
+/// harmless: the loop looks at the deadlines again.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(100);
 
 /// Stack of a publisher thread: the application's pad-added handlers (linking, building
@@ -201,11 +202,13 @@ impl Reader {
             .deadline(config)
             .saturating_duration_since(now)
             .max(Duration::from_millis(1));
+        // A read wakes at the latest after its timeout (from the call); the timeout in place
+        // is kept while that is soon enough, since the deadlines are looked at after every
+        // read anyway.
+        let latest = self.conn.latest_wake(config, TIMEOUT_SLACK);
         let reset = match self.read_timeout {
             None => true,
-            Some(current) => {
-                wait + TIMEOUT_SLACK < current || wait > current + Duration::from_secs(1)
-            }
+            Some(current) => now + current > latest || wait > current + Duration::from_secs(1),
         };
         if reset {
             let _ = self.stream.tcp().set_read_timeout(Some(wait));
