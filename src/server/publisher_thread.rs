@@ -28,8 +28,8 @@ use crate::CAT;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A read timeout is set again only when it would wake more than this after the next deadline
-/// (or the publisher's timer slack, if longer: see [`super::TimerDue`]), or much before it:
-/// one setsockopt per read would cost more than the read at full speed. Waking early is
+/// (or the publisher's timer slack, if longer: see [`super::TimerDue`]), or when a read timed
+/// out: one setsockopt per read would cost more than the read at full speed. Waking early is
 /// harmless: the loop looks at the deadlines again.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(100);
 
@@ -204,11 +204,13 @@ impl Reader {
             .max(Duration::from_millis(1));
         // A read wakes at the latest after its timeout (from the call); the timeout in place
         // is kept while that is soon enough, since the deadlines are looked at after every
-        // read anyway.
+        // read anyway. One shorter than needed is kept too: if the socket goes quiet, the read
+        // times out once and the timeout is set again (lengthened at once, it went back and
+        // forth twice a second as the statistics timer came and went).
         let latest = self.conn.latest_wake(config, TIMEOUT_SLACK);
         let reset = match self.read_timeout {
             None => true,
-            Some(current) => now + current > latest || wait > current + Duration::from_secs(1),
+            Some(current) => now + current > latest,
         };
         if reset {
             let _ = self.stream.tcp().set_read_timeout(Some(wait));
