@@ -402,6 +402,50 @@ fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
     );
 }
 
+/// Direct delivery must also leave a pad that turns slow without hanging: a filter linked
+/// without a queue that takes 60 ms per video frame (here `identity sleep-time`, as a heavy
+/// decoder or converter would) keeps the reading thread from the socket for most of each
+/// second. Its pushes are too short for the watchdog (200 ms), so the judge must see them,
+/// though quick audio pushes come between them.
+#[test]
+fn a_pad_that_turns_slow_sends_direct_delivery_back_to_pad_threads() {
+    let c = case(
+        "src.video_0 ! identity name=slow ! fakesink name=v sync=false \
+         src.audio_0 ! fakesink name=a sync=false",
+    );
+    let src = c.run.pipeline.by_name("src").unwrap();
+    let slow = c.run.pipeline.by_name("slow").unwrap();
+    let url = format!("rtmp://127.0.0.1:{}/app/{KEY}", c.port);
+    let publisher = ffmpeg_publish(&c.clip, &url, true);
+    assert!(
+        c.run
+            .wait_for(Duration::from_secs(8), |_| stats_field::<bool>(
+                &src,
+                "direct-delivery-active"
+            )),
+        "unsynced fakesinks never waited, yet direct delivery did not start"
+    );
+    slow.set_property("sleep-time", 60_000u32);
+    let turned = Instant::now();
+    let left = wait_until(Duration::from_secs(4), || {
+        !stats_field::<bool>(&src, "direct-delivery-active")
+    });
+    let took = turned.elapsed();
+    slow.set_property("sleep-time", 0u32);
+    let fall_backs: u64 = stats_field(&src, "direct-delivery-fall-backs");
+    let (ok, err) = wait_child(publisher, Duration::from_secs(40));
+    assert!(ok, "ffmpeg: {err}");
+    let counts = c.run.finish(true);
+    assert!(
+        left,
+        "60 ms video pushes for {took:?}, and direct delivery went on"
+    );
+    assert!(fall_backs >= 1, "no fall-back counted");
+    assert_eq!(counts["v"].buffers, c.video, "{counts:?}");
+    assert_eq!(counts["a"].buffers, c.audio, "{counts:?}");
+    eprintln!("direct delivery left {took:?} after video pushes turned slow");
+}
+
 // ---- README.md's pipelines ----
 
 /// Every `gst-launch-1.0 ...` command in README.md's code blocks, continuation lines joined.

@@ -315,12 +315,13 @@ impl Outputs {
                 let kept = watch.disarm();
                 // A short wait is fine here; a long one or downstream work is not.
                 let slow = took.and_then(|took| Some((judge.slow(took, SLOW_PUSH)?, took)));
-                self.judging.pushed(index, &judge);
                 if let Some((kind, took)) = slow {
                     gst::debug!(CAT, obj = pad, "direct push {kind:?} for {took:?}");
                 }
-                let slow = slow.is_some();
-                self.queues.release_direct(*key, slow);
+                self.judging.pushed(index, &judge, slow.is_some());
+                // A long push that was not measured counts neither way: its pad's next one is.
+                let verdict = (!judge.missed()).then_some(slow.is_some());
+                self.queues.release_direct(*key, verdict);
                 if !kept {
                     return false;
                 }

@@ -26,8 +26,8 @@
 //! switch to direct delivery: the
 //! connection thread pushes each entry itself after its read ([`PadQueues::take_direct`]), one
 //! entry at a time, while the pad thread sleeps. Direct pushes that sleep downstream for
-//! [`SLOW_PUSH`] or more or keep the thread busy for 2 ms, more than one in three for a
-//! while, a new pad, leaving PLAYING, or the push watchdog (a
+//! [`SLOW_PUSH`] or more or keep the thread busy for 2 ms, more than one in three of those
+//! judged for a while, a new pad, leaving PLAYING, or the push watchdog (a
 //! push that does not return at all) switch back to pad threads, and each fall-back doubles
 //! the quick run needed next time.
 //!
@@ -82,9 +82,10 @@ pub(super) const PAD_THREAD_WAIT: Duration = Duration::from_millis(5);
 /// thread was not reading meanwhile.
 pub(super) const SLOW_PUSH: Duration = Duration::from_millis(50);
 
-/// A slow direct push adds this to a score that each quick one takes 1 off; at
-/// [`DIRECT_LEAVE_AT`] delivery goes back to pad threads. A downstream slow at every push
-/// leaves within four; one slow push in three or fewer never leaves.
+/// A slow direct push adds this to a score that each quick one takes 1 off (a push not judged
+/// counts neither way); at [`DIRECT_LEAVE_AT`] delivery goes back to pad threads. A downstream
+/// slow at every judged push leaves within four of them; one slow push in three or fewer
+/// (over all pads) never leaves.
 const DIRECT_SLOW_WEIGHT: u32 = 2;
 
 /// See [`DIRECT_SLOW_WEIGHT`].
@@ -621,12 +622,12 @@ impl PadQueues {
         Some(entry)
     }
 
-    /// The connection thread's push of an entry of `key` returned; `slow` if it waited long or
-    /// worked downstream. Enough of those go back to pad threads (see [`DIRECT_SLOW_WEIGHT`];
-    /// whatever the lane still holds is then theirs).
-    pub fn release_direct(&self, key: TrackKey, slow: bool) {
+    /// The connection thread's push of an entry of `key` returned; `Some(true)` if it waited
+    /// long or worked downstream, `None` if it was not judged. Enough slow ones go back to pad
+    /// threads (see [`DIRECT_SLOW_WEIGHT`]; whatever the lane still holds is then theirs).
+    pub fn release_direct(&self, key: TrackKey, slow: Option<bool>) {
         let mut shared = self.lock();
-        if shared.delivery.direct {
+        if let (true, Some(slow)) = (shared.delivery.direct, slow) {
             self.score_direct(&mut shared, u32::from(!slow), u32::from(slow), Some(key));
         }
         let direct = shared.delivery.direct;
@@ -950,32 +951,36 @@ mod tests {
         let first = q.take_direct(V).unwrap();
         assert_eq!(dts_ms(&first), 0);
         assert!(q.take_direct(V).is_none(), "one entry in flight per lane");
-        q.release_direct(V, false);
+        q.release_direct(V, Some(false));
         assert!(q.is_direct(), "a quick push keeps it");
         assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 1);
-        q.release_direct(V, true);
+        q.release_direct(V, Some(true));
         assert!(q.is_direct(), "one slow push alone does not go back");
         assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 2);
         // One slow push in three, for long: direct delivery stays.
         for _ in 0..100 {
             for _ in 0..DIRECT_SLOW_WEIGHT {
-                q.release_direct(V, false);
+                q.release_direct(V, Some(false));
             }
-            q.release_direct(V, true);
+            q.release_direct(V, Some(true));
         }
         assert!(q.is_direct(), "a few slow pushes among quick ones");
         for _ in 0..DIRECT_LEAVE_AT {
-            q.release_direct(V, false);
+            q.release_direct(V, Some(false));
         }
         for ms in 3..5 {
             assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
         }
         for _ in 0..3 {
-            q.release_direct(V, true);
+            q.release_direct(V, Some(true));
+        }
+        // Pushes that were not judged (long, unmeasured) count neither way.
+        for _ in 0..10 {
+            q.release_direct(V, None);
         }
         assert!(q.is_direct());
         assert_eq!(dts_ms(&q.take_direct(V).unwrap()), 3);
-        q.release_direct(V, true);
+        q.release_direct(V, Some(true));
         assert!(
             !q.is_direct(),
             "four slow pushes in a row go back to pad threads"
@@ -1043,7 +1048,7 @@ mod tests {
         // direct push returns, after it.
         q.fall_back();
         assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
-        q.release_direct(V, true);
+        q.release_direct(V, Some(true));
         let rest = rx.recv_timeout(Duration::from_secs(2)).unwrap();
         assert_eq!(rest, (1..20).collect::<Vec<_>>());
         assert_eq!(

@@ -22,10 +22,11 @@
 //! A pad thread's batch follows a wake-up that costs far more than the baseline. A direct
 //! delivery follows one read, often of one message: there a baseline each time would be three
 //! system calls per message, and nearly every push is quick, which needs no figures. So a
-//! direct push is measured ([`Sampler`]) only when the previous push of its pad took
-//! [`CHECK_AFTER`] or more unmeasured. A downstream that waits or works does so on most pushes
-//! of its pad and is judged on every other one; the watchdog (server/push_watch.rs) covers a
-//! push that never returns either way.
+//! direct push is measured ([`Sampler`]) only after the previous push of its pad took
+//! [`CHECK_AFTER`] or more unmeasured (which counts neither way), or was measured slow. A
+//! downstream that waits or works at every push of a pad is then measured at every push from
+//! the second on; one that only looked slow (preempted) is measured once. The watchdog
+//! (server/push_watch.rs) covers a push that never returns either way.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -154,8 +155,8 @@ impl PushJudge {
 /// apart by their index (modulo 64): a mix-up costs or saves a measurement.
 #[derive(Debug, Default)]
 pub(super) struct Sampler {
-    /// A bit per pad whose last direct push was long and not measured.
-    missed: AtomicU64,
+    /// A bit per pad whose next direct push is measured.
+    measure_next: AtomicU64,
 }
 
 impl Sampler {
@@ -163,15 +164,16 @@ impl Sampler {
     pub fn measure_this(&self, index: usize) -> bool {
         let bit = 1u64 << (index % 64);
         // One thread delivers at a time: a plain load first keeps the line unwritten.
-        self.missed.load(Ordering::Relaxed) & bit != 0
-            && self.missed.fetch_and(!bit, Ordering::Relaxed) & bit != 0
+        self.measure_next.load(Ordering::Relaxed) & bit != 0
+            && self.measure_next.fetch_and(!bit, Ordering::Relaxed) & bit != 0
     }
 
-    /// The push on pad `index` that just ended: a long one not judged has the next one
-    /// measured.
-    pub fn pushed(&self, index: usize, judge: &PushJudge) {
-        if judge.missed() {
-            self.missed
+    /// The push on pad `index` that just ended, `slow` as judged: the pad's next push is
+    /// measured after a long one that was not, and after one measured slow (a pad slow at
+    /// every push is measured at every push, until delivery goes back to pad threads).
+    pub fn pushed(&self, index: usize, judge: &PushJudge, slow: bool) {
+        if judge.missed() || (judge.measured && slow) {
+            self.measure_next
                 .fetch_or(1u64 << (index % 64), Ordering::Relaxed);
         }
     }
@@ -261,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_push_after_a_missed_long_push_of_the_same_pad_is_measured() {
+    fn a_pad_is_measured_after_a_missed_long_push_and_while_it_is_slow() {
         let sampler = Sampler::default();
         assert!((0..100).all(|_| !sampler.measure_this(0) && !sampler.measure_this(1)));
 
@@ -271,15 +273,29 @@ mod tests {
         let start = Instant::now();
         std::thread::sleep(5 * MS);
         assert_eq!(judge.slow(start.elapsed(), MS), None);
-        sampler.pushed(1, &judge);
+        sampler.pushed(1, &judge, false);
         assert!(!sampler.measure_this(0), "another pad");
         assert!(sampler.measure_this(1), "the next push of that pad");
-        assert!(!sampler.measure_this(1), "and only that one");
 
-        // A quick push misses nothing.
+        // Measured and slow: the next one is measured too.
+        let mut judge = PushJudge::start();
+        let start = Instant::now();
+        std::thread::sleep(5 * MS);
+        let slow = judge.slow(start.elapsed(), MS).is_some();
+        assert!(slow);
+        sampler.pushed(1, &judge, slow);
+        assert!(sampler.measure_this(1), "after a measured slow push");
+
+        // Measured and quick: no more.
+        let mut judge = PushJudge::start();
+        assert_eq!(judge.judge(Duration::from_micros(100), MS), PushKind::Quick);
+        sampler.pushed(1, &judge, false);
+        assert!(!sampler.measure_this(1), "after a measured quick push");
+
+        // An unmeasured quick push misses nothing.
         let mut judge = PushJudge::unmeasured();
         assert_eq!(judge.judge(Duration::from_micros(100), MS), PushKind::Quick);
-        sampler.pushed(1, &judge);
+        sampler.pushed(1, &judge, false);
         assert!(!sampler.measure_this(1));
     }
 }
