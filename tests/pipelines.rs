@@ -297,6 +297,22 @@ fn stats_field<T: for<'a> gst::glib::value::FromValue<'a> + 'static>(
         .unwrap()
 }
 
+/// Starts FFmpeg publishing the case's clip in real time and waits until the element pushes
+/// from the publisher's thread (direct delivery); returns the FFmpeg child.
+fn publish_until_direct(c: &Case, src: &gst::Element) -> std::process::Child {
+    let url = format!("rtmp://127.0.0.1:{}/app/{KEY}", c.port);
+    let publisher = ffmpeg_publish(&c.clip, &url, true);
+    assert!(
+        c.run
+            .wait_for(Duration::from_secs(8), |_| stats_field::<bool>(
+                src,
+                "direct-delivery-active"
+            )),
+        "unsynced fakesinks never waited, yet direct delivery did not start"
+    );
+    publisher
+}
+
 /// Direct delivery (the publisher's thread pushes itself once downstream never waits) must
 /// not turn a sink that waits for the other pad into a hang: here, once direct delivery is on,
 /// the video sink holds a frame until the audio pad has gone a second past it, as a muxer
@@ -360,16 +376,7 @@ fn a_direct_push_that_waits_for_the_other_pad_is_rescued() {
         state.held = Some((start.elapsed(), released));
         gst::PadProbeReturn::Ok
     });
-    let url = format!("rtmp://127.0.0.1:{}/app/{KEY}", c.port);
-    let publisher = ffmpeg_publish(&c.clip, &url, true);
-    assert!(
-        c.run
-            .wait_for(Duration::from_secs(8), |_| stats_field::<bool>(
-                &src,
-                "direct-delivery-active"
-            )),
-        "unsynced fakesinks never waited, yet direct delivery did not start"
-    );
+    let publisher = publish_until_direct(&c, &src);
     assert!(
         wait_until(Duration::from_secs(1), || threads_named("rtmp-push-watch")
             == 1),
@@ -415,16 +422,7 @@ fn a_pad_that_turns_slow_sends_direct_delivery_back_to_pad_threads() {
     );
     let src = c.run.pipeline.by_name("src").unwrap();
     let slow = c.run.pipeline.by_name("slow").unwrap();
-    let url = format!("rtmp://127.0.0.1:{}/app/{KEY}", c.port);
-    let publisher = ffmpeg_publish(&c.clip, &url, true);
-    assert!(
-        c.run
-            .wait_for(Duration::from_secs(8), |_| stats_field::<bool>(
-                &src,
-                "direct-delivery-active"
-            )),
-        "unsynced fakesinks never waited, yet direct delivery did not start"
-    );
+    let publisher = publish_until_direct(&c, &src);
     slow.set_property("sleep-time", 60_000u32);
     let turned = Instant::now();
     let left = wait_until(Duration::from_secs(4), || {
