@@ -208,27 +208,24 @@ impl Connection {
     /// The deadlines of a connection that is not streaming: the publish deadline until it
     /// publishes, then the media timeout; the silence timeout always.
     pub fn deadline(&self, config: &ServerConfig) -> Instant {
-        let mut deadline = self.expiry(config).0;
-        if let Some((_, until)) = &self.delayed {
-            deadline = deadline.min(*until);
-        }
-        if let Some(timer) = self.publisher.as_ref().and_then(|p| p.next_deadline()) {
-            deadline = deadline.min(timer.at);
-        }
-        deadline
+        self.wake_window(config, Duration::ZERO).0
     }
 
-    /// The latest moment to wake for [`Connection::deadline`]: each deadline may be late by
-    /// `slack`, the publisher's timer by its own slack if that is longer.
-    pub fn latest_wake(&self, config: &ServerConfig, slack: Duration) -> Instant {
-        let mut latest = self.expiry(config).0 + slack;
+    /// The earliest deadline ([`Connection::deadline`]) and the latest moment to wake for it:
+    /// each deadline may be late by `slack`, the publisher's timer by its own slack if that is
+    /// longer.
+    pub fn wake_window(&self, config: &ServerConfig, slack: Duration) -> (Instant, Instant) {
+        let expiry = self.expiry(config).0;
+        let (mut deadline, mut latest) = (expiry, expiry + slack);
         if let Some((_, until)) = &self.delayed {
+            deadline = deadline.min(*until);
             latest = latest.min(*until + slack);
         }
         if let Some(timer) = self.publisher.as_ref().and_then(|p| p.next_deadline()) {
+            deadline = deadline.min(timer.at);
             latest = latest.min(timer.at + timer.slack.max(slack));
         }
-        latest
+        (deadline, latest)
     }
 
     /// When the connection expires and why (for the warning): the publish deadline until it

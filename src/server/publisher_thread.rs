@@ -197,9 +197,8 @@ impl Reader {
         if let Some(reason) = self.conn.overdue(now, config) {
             return Err(reason);
         }
-        let wait = self
-            .conn
-            .deadline(config)
+        let (deadline, latest) = self.conn.wake_window(config, TIMEOUT_SLACK);
+        let wait = deadline
             .saturating_duration_since(now)
             .max(Duration::from_millis(1));
         // A read wakes at the latest after its timeout (from the call); the timeout in place
@@ -207,7 +206,6 @@ impl Reader {
         // read anyway. One shorter than needed is kept too: if the socket goes quiet, the read
         // times out once and the timeout is set again (lengthened at once, it went back and
         // forth twice a second as the statistics timer came and went).
-        let latest = self.conn.latest_wake(config, TIMEOUT_SLACK);
         let reset = match self.read_timeout {
             None => true,
             Some(current) => now + current > latest,
