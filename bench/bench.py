@@ -804,6 +804,10 @@ def scale_step(peer, clip, n, duration, limits):
         "rss_mib_per_pub": max(rss_mid - rss0, hwm - rss0, 0) / 1024 / n,
         "rss_base_mib": rss0 / 1024,
         "publisher_cpu_pct_per_pub": pub_cpu / duration * 100 / n,
+        # The receiving side's CPU per publisher over the replay publishers' per stream, in the
+        # same run: both slow down together when the VM does, so this compares builds (or
+        # peers) measured minutes apart, where the VM's speed moved by a fifth.
+        "cpu_per_pub_over_publisher": ((cpu1 - cpu0) / pub_cpu) if pub_cpu > 0 else None,
         "errors": (pub_summary.get("errors") or [])[:3] + ([summary["error"]] if summary.get("error") else []),
     }
 
@@ -1015,6 +1019,8 @@ def build_table(results, peers, args):
         row("scale: worst stream p99 latency at max N, ms", sc_get("worst_stream_p99_ms"), digits=1)
         row("scale: replay publisher CPU % per stream", sc_get("publisher_cpu_pct_per_pub"), digits=2,
             show_ratio=False)
+        row("scale: receiving CPU per publisher / replay CPU per stream at max N",
+            sc_get("cpu_per_pub_over_publisher"), digits=2)
     idleconns = results.get("idleconns", {})
     if idleconns:
         for i, first in enumerate(idleconns.get("ours", [])):
@@ -1117,7 +1123,8 @@ def write_report(results, peers, args, info, scale_info, table):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
     if results.get("scale"):
         lines += ["", "## Scale steps", "", "| peer | N | ok | lost | worst p99 ms | worst max ms | worst drift ms | "
-                  "CPU % | CPU %/pub | RSS MiB/pub | pub lag max ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "CPU % | CPU %/pub | CPU/pub over replay | RSS MiB/pub | pub lag max ms |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for p, steps in results["scale"].items():
             for r in steps:
                 lines.append(
@@ -1125,6 +1132,7 @@ def write_report(results, peers, args, info, scale_info, table):
                     f"{fmt(r.get('worst_stream_p99_ms'))} | {fmt(r.get('worst_stream_max_ms'))} | "
                     f"{fmt(r.get('worst_stream_drift_ms'))} | "
                     f"{fmt(r.get('cpu_pct'))} | {fmt(r.get('cpu_pct_per_pub'), 2)} | "
+                    f"{fmt(r.get('cpu_per_pub_over_publisher'), 2)} | "
                     f"{fmt(r.get('rss_mib_per_pub'), 2)} | {fmt(r.get('publisher_lag_max_ms'))} |"
                     + (f" {'; '.join(map(str, r['errors']))[:200]}" if r.get("errors") else ""))
     lines.append("")
