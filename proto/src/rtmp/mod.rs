@@ -9,6 +9,7 @@ pub mod handshake;
 pub mod message;
 pub mod observations;
 pub mod session;
+mod streams;
 
 pub use amf0::{Amf0Error, Amf0Value};
 pub use chunk::{ChunkError, ChunkLimits, ChunkReader, ChunkWriter, RawMessage};

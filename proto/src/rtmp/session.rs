@@ -20,7 +20,6 @@
 //! - Unknown commands are ignored without a reply: FFmpeg treats an unexpected `_error`
 //!   as fatal, while silence costs nothing.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use bytes::Bytes;
@@ -33,6 +32,7 @@ use super::message::{
     Command, MessageError, UserControlEvent,
 };
 use super::observations::{HandshakeKind, SessionObservations};
+use super::streams::{Publish, Streams};
 
 /// Most message streams a connection may have at once.
 pub const MAX_STREAMS: usize = 64;
@@ -215,20 +215,6 @@ enum Phase {
     Rejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Publish {
-    Pending(String),
-    Active(String),
-}
-
-impl Publish {
-    fn key(&self) -> &str {
-        match self {
-            Publish::Pending(k) | Publish::Active(k) => k,
-        }
-    }
-}
-
 /// Sans-IO RTMP server session for one connection.
 pub struct ServerSession {
     config: SessionConfig,
@@ -248,7 +234,7 @@ pub struct ServerSession {
     handshake_kind: Option<HandshakeKind>,
     publish_without_create_stream: u64,
     /// Created message streams and their publish state.
-    streams: BTreeMap<u32, Option<Publish>>,
+    streams: Streams,
     next_stream_id: u32,
 }
 
@@ -269,7 +255,7 @@ impl ServerSession {
             last_ack: 0,
             handshake_kind: None,
             publish_without_create_stream: 0,
-            streams: BTreeMap::new(),
+            streams: Streams::default(),
             next_stream_id: 1,
         }
     }
@@ -433,13 +419,19 @@ impl ServerSession {
     /// Accepts a pending publish: StreamBegin, then onStatus NetStream.Publish.Start on the
     /// stream. Does nothing if the stream has no pending publish.
     pub fn accept_publish(&mut self, stream_id: u32) {
-        let Some(slot) = self.streams.get_mut(&stream_id) else {
+        let accepted = self.streams.update(stream_id, |slot| match slot.take() {
+            Some(Publish::Pending(key)) => {
+                *slot = Some(Publish::Active(key.clone()));
+                Some(key)
+            }
+            other => {
+                *slot = other;
+                None
+            }
+        });
+        let Some(Some(key)) = accepted else {
             return;
         };
-        let Some(Publish::Pending(key)) = slot.take() else {
-            return;
-        };
-        *slot = Some(Publish::Active(key.clone()));
         // A publisher is trusted with media-sized messages.
         self.reader.set_limits(self.config.limits);
         let begin = UserControlEvent::StreamBegin(stream_id).encode();
@@ -487,9 +479,7 @@ impl ServerSession {
 
     /// Rejects a pending publish with onStatus level "error" (e.g. NetStream.Publish.BadName).
     pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) {
-        if let Some(slot) = self.streams.get_mut(&stream_id) {
-            *slot = None;
-        }
+        self.streams.update(stream_id, |slot| *slot = None);
         self.send_command(
             csid::STREAM_STATUS,
             stream_id,
@@ -565,11 +555,7 @@ impl ServerSession {
 
     /// A connect or a publish waits for the caller's answer: nothing more is parsed until then.
     pub fn decision_pending(&self) -> bool {
-        matches!(self.phase, Phase::ConnectPending { .. })
-            || self
-                .streams
-                .values()
-                .any(|p| matches!(p, Some(Publish::Pending(_))))
+        matches!(self.phase, Phase::ConnectPending { .. }) || self.streams.decision_pending()
     }
 
     /// Sends an Acknowledgement once the peer's window has been received since the last.
@@ -633,7 +619,7 @@ impl ServerSession {
     }
 
     fn is_publishing(&self, stream_id: u32) -> bool {
-        matches!(self.streams.get(&stream_id), Some(Some(_)))
+        self.streams.is_publishing(stream_id)
     }
 
     fn media(
@@ -766,7 +752,7 @@ impl ServerSession {
                     .get(1)
                     .and_then(Amf0Value::as_str)
                     .map(str::to_owned);
-                if !self.streams.contains_key(&message_stream) {
+                if !self.streams.contains_key(message_stream) {
                     if self.streams.len() >= MAX_STREAMS {
                         return Err(SessionError::TooManyStreams);
                     }
@@ -788,7 +774,7 @@ impl ServerSession {
             (_, "deleteStream") => {
                 if let Some(id) = self.resolve_stream(message_stream, cmd.args.first()) {
                     self.unpublish(id, events);
-                    self.streams.remove(&id);
+                    self.streams.remove(id);
                 }
             }
             _ => {}
@@ -803,7 +789,7 @@ impl ServerSession {
         // Skip ids in use (a client may have published on an id it never created) and 0,
         // the NetConnection's own stream.
         let mut id = self.next_stream_id.max(1);
-        while self.streams.contains_key(&id) {
+        while self.streams.contains_key(id) {
             id = id.checked_add(1).unwrap_or(1);
         }
         self.next_stream_id = id.checked_add(1).unwrap_or(1);
@@ -813,7 +799,7 @@ impl ServerSession {
 
     /// Works out which stream an unpublish/close/delete command means.
     fn resolve_stream(&self, message_stream: u32, arg: Option<&Amf0Value>) -> Option<u32> {
-        if message_stream != 0 && self.streams.contains_key(&message_stream) {
+        if message_stream != 0 && self.streams.contains_key(message_stream) {
             return Some(message_stream);
         }
         match arg {
@@ -843,7 +829,7 @@ impl ServerSession {
     }
 
     fn unpublish(&mut self, stream_id: u32, events: &mut Vec<SessionEvent>) {
-        let Some(Some(publish)) = self.streams.get_mut(&stream_id).map(Option::take) else {
+        let Some(Some(publish)) = self.streams.update(stream_id, Option::take) else {
             return;
         };
         let description = format!("{} is now unpublished.", publish.key());
