@@ -163,6 +163,16 @@ impl SkewCorrector {
         self.newest = Some(self.newest.map_or(media, |n| n.max(media)));
     }
 
+    /// Whether the older and the newer half of a short fit both have the sign of `value` and
+    /// slopes within [`LINEARITY`] of each other: a drift is linear, a step or a burst is not.
+    fn halves_agree(&mut self, value: f64) -> bool {
+        self.estimator.halves().is_some_and(|(older, newer)| {
+            older.signum() == value.signum()
+                && newer.signum() == value.signum()
+                && older.abs().min(newer.abs()) >= LINEARITY * older.abs().max(newer.abs())
+        })
+    }
+
     /// After each block: sets the correction's rate from the newest media time on.
     fn steer(&mut self) {
         let (Some(newest), Some(measured), true) =
@@ -170,12 +180,6 @@ impl SkewCorrector {
         else {
             return;
         };
-        let linear = measured.long
-            || measured.halves.is_some_and(|(older, newer)| {
-                older.signum() == measured.value.signum()
-                    && newer.signum() == measured.value.signum()
-                    && older.abs().min(newer.abs()) >= LINEARITY * older.abs().max(newer.abs())
-            });
         let span = self.estimator.span();
         let needed = if span < SETTLING_NS {
             SETTLING_DRIFT_NS
@@ -191,10 +195,11 @@ impl SkewCorrector {
             self.correction.set_rate(newest, 0.0);
             return;
         }
+        // Linear last: the halves' fits cost as much as the whole one.
         let significant = span >= MIN_FOLLOW_SPAN_NS
             && measured.value.abs() * span as f64 >= needed
             && measured.agreement >= SIGNIFICANT_AGREEMENT
-            && linear;
+            && (measured.long || self.halves_agree(measured.value));
         let value = measured.value.clamp(-MAX_SKEW, MAX_SKEW);
         self.following = match self.following {
             _ if significant => Some((value, 0)),

@@ -306,28 +306,30 @@ impl Outputs {
             Ok(pads) => pads.list.clone(),
             Err(_) => return true,
         };
-        let mut failed = self.queues.failed_session();
-        for (index, (key, pad)) in list.iter().enumerate() {
-            while let Some(entry) = self.queues.take_direct(*key) {
-                let mut judge = PushJudge::start_if(self.judging.measure_this(index));
-                watch.arm();
-                let took = push_entry(pad, entry, &self.queues, &self.flow, &mut failed);
-                let kept = watch.disarm();
-                // A short wait is fine here; a long one or downstream work is not.
-                let slow = took.and_then(|took| Some((judge.slow(took, SLOW_PUSH)?, took)));
-                if let Some((kind, took)) = slow {
-                    gst::debug!(CAT, obj = pad, "direct push {kind:?} for {took:?}");
-                }
-                self.judging.pushed(index, &judge, slow.is_some());
-                // A long push that was not measured counts neither way: its pad's next one is.
-                let verdict = (!judge.missed()).then_some(slow.is_some());
-                self.queues.release_direct(*key, verdict);
-                if !kept {
-                    return false;
-                }
+        // Each turn releases the entry pushed before and takes the next under one lock; the
+        // last one wakes the pad threads.
+        let mut done = None;
+        while let Some(next) = self.queues.next_direct(list.iter().map(|(k, _)| *k), done) {
+            let pad = &list[next.index].1;
+            let mut failed = next.failed;
+            let mut judge = PushJudge::start_if(self.judging.measure_this(next.index));
+            watch.arm();
+            let took = push_entry(pad, next.entry, &self.queues, &self.flow, &mut failed);
+            let kept = watch.disarm();
+            // A short wait is fine here; a long one or downstream work is not.
+            let slow = took.and_then(|took| Some((judge.slow(took, SLOW_PUSH)?, took)));
+            if let Some((kind, took)) = slow {
+                gst::debug!(CAT, obj = pad, "direct push {kind:?} for {took:?}");
             }
+            self.judging.pushed(next.index, &judge, slow.is_some());
+            // A long push that was not measured counts neither way: its pad's next one is.
+            let verdict = (!judge.missed()).then_some(slow.is_some());
+            if !kept {
+                self.queues.release_direct(next.key, verdict);
+                return false;
+            }
+            done = Some((next.key, verdict));
         }
-        self.queues.wake_pad_threads();
         true
     }
 

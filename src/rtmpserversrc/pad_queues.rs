@@ -24,7 +24,7 @@
 //! threads have seen a run of [`QUICK_RUN`] quick pushes (push_timing.rs: within 2 ms, or
 //! longer only because the machine was busy; a slow one takes [`SLOW_COST`] off), the lanes
 //! switch to direct delivery: the
-//! connection thread pushes each entry itself after its read ([`PadQueues::take_direct`]), one
+//! connection thread pushes each entry itself after its read ([`PadQueues::next_direct`]), one
 //! entry at a time, while the pad thread sleeps. Direct pushes that sleep downstream for
 //! [`SLOW_PUSH`] or more or keep the thread busy for 2 ms, more than one in three of those
 //! judged for a while, a new pad, leaving PLAYING, or the push watchdog (a
@@ -104,6 +104,17 @@ pub(super) enum Item {
 pub(super) struct Entry {
     pub session: u64,
     pub item: Item,
+}
+
+/// An entry the connection thread pushes itself ([`PadQueues::next_direct`]).
+#[derive(Debug)]
+pub(super) struct DirectEntry {
+    /// The position of its lane in the keys asked about.
+    pub index: usize,
+    pub key: TrackKey,
+    pub entry: Entry,
+    /// The session that failed last, if any: its buffers are not pushed.
+    pub failed: Option<u64>,
 }
 
 /// How much a lane may hold before its sender waits.
@@ -260,11 +271,13 @@ impl Default for DeliveryMode {
 
 /// The lanes of one element, under one lock: the sender needs to see every lane at once to
 /// decide whether a full one may grow.
+///
+/// In this order (`repr(C)`): what the publisher's thread reads without the lock at every
+/// message shares the cache line of the lock's word, which it takes anyway; with hundreds of
+/// publishers that line is cold at each message.
 #[derive(Debug)]
+#[repr(C)]
 pub(super) struct PadQueues {
-    shared: Mutex<Shared>,
-    /// A lane got space or a pad thread started starving, or the sender must give up.
-    space: Condvar,
     /// Times a sender waited for space: while it waits its socket is left unread, so what it
     /// reads next arrived earlier than it is read (clock-sync discounts those arrivals).
     sender_waits: AtomicU64,
@@ -274,11 +287,17 @@ pub(super) struct PadQueues {
     /// (a system call or three per batch, for nothing before PLAYING or with
     /// direct-delivery=false).
     judging: AtomicBool,
+    shared: Mutex<Shared>,
+    /// A lane got space or a pad thread started starving, or the sender must give up.
+    space: Condvar,
 }
 
 impl Default for PadQueues {
     fn default() -> Self {
         PadQueues {
+            sender_waits: AtomicU64::new(0),
+            direct: AtomicBool::new(false),
+            judging: AtomicBool::new(false),
             shared: Mutex::new(Shared {
                 lanes: BTreeMap::new(),
                 failure: None,
@@ -290,9 +309,6 @@ impl Default for PadQueues {
                 delivery: DeliveryMode::default(),
             }),
             space: Condvar::new(),
-            sender_waits: AtomicU64::new(0),
-            direct: AtomicBool::new(false),
-            judging: AtomicBool::new(false),
         }
     }
 }
@@ -599,11 +615,44 @@ impl PadQueues {
         }
     }
 
-    /// For the connection thread in direct delivery: the oldest entry of the lane of `key`,
-    /// which it pushes itself, then calls [`PadQueues::release_direct`]. `None` when the lane
-    /// is empty, its pad thread is pushing (order), or delivery is back with the pad threads.
-    pub fn take_direct(&self, key: TrackKey) -> Option<Entry> {
+    /// For the connection thread in direct delivery, under one lock (it is taken once per
+    /// message at real-time pace): releases the entry it pushed last (`done`: its lane and
+    /// verdict, as [`PadQueues::release_direct`]) and takes the next one it pushes itself: the
+    /// oldest entry of the first lane, in the order of `keys`, that has one it may push (not
+    /// while that lane's pad thread is pushing, for order). With none left, or delivery back
+    /// with the pad threads, wakes the pad threads that have work instead and returns `None`.
+    pub fn next_direct(
+        &self,
+        keys: impl Iterator<Item = TrackKey>,
+        done: Option<(TrackKey, Option<bool>)>,
+    ) -> Option<DirectEntry> {
         let mut shared = self.lock();
+        if let Some((key, slow)) = done {
+            self.release_locked(&mut shared, key, slow);
+        }
+        let failed = shared.failure.map(|(session, _)| session);
+        for (index, key) in keys.enumerate() {
+            if let Some(entry) = self.take_locked(&mut shared, key) {
+                return Some(DirectEntry {
+                    index,
+                    key,
+                    entry,
+                    failed,
+                });
+            }
+        }
+        Self::wake(&mut shared);
+        None
+    }
+
+    #[cfg(test)]
+    fn take_direct(&self, key: TrackKey) -> Option<Entry> {
+        self.take_locked(&mut self.lock(), key)
+    }
+
+    /// The oldest entry of the lane of `key` for a direct push, `None` when the lane is empty,
+    /// its pad thread is pushing (order), or delivery is back with the pad threads.
+    fn take_locked(&self, shared: &mut Shared, key: TrackKey) -> Option<Entry> {
         if !shared.delivery.direct {
             return None;
         }
@@ -618,7 +667,7 @@ impl PadQueues {
             lane.starving = true;
             lane.wake_pending = false;
         }
-        self.signal_space(&shared);
+        self.signal_space(shared);
         Some(entry)
     }
 
@@ -626,9 +675,12 @@ impl PadQueues {
     /// long or worked downstream, `None` if it was not judged. Enough slow ones go back to pad
     /// threads (see [`DIRECT_SLOW_WEIGHT`]; whatever the lane still holds is then theirs).
     pub fn release_direct(&self, key: TrackKey, slow: Option<bool>) {
-        let mut shared = self.lock();
+        self.release_locked(&mut self.lock(), key, slow);
+    }
+
+    fn release_locked(&self, shared: &mut Shared, key: TrackKey, slow: Option<bool>) {
         if let (true, Some(slow)) = (shared.delivery.direct, slow) {
-            self.score_direct(&mut shared, u32::from(!slow), u32::from(slow), Some(key));
+            self.score_direct(shared, u32::from(!slow), u32::from(slow), Some(key));
         }
         let direct = shared.delivery.direct;
         if let Some(lane) = shared.lanes.get_mut(&key) {
@@ -1019,6 +1071,54 @@ mod tests {
         assert!(!q.judges_pushes(), "nothing to decide");
         q.note_pushes(MAX_QUICK_RUN, 0);
         assert!(!q.is_direct(), "direct-delivery=false");
+    }
+
+    #[test]
+    fn each_direct_turn_releases_the_last_entry_and_takes_the_next_lane_by_lane() {
+        let q = queues(1000, 1 << 20);
+        q.open_lane(V, &gst::Caps::new_empty_simple("video/x-h264"));
+        q.open_lane(A, &gst::Caps::new_empty_simple("audio/mpeg"));
+        q.set_playing(true);
+        q.note_pushes(QUICK_RUN, 0);
+        assert!(q.is_direct());
+        let abort = AtomicBool::new(false);
+        for (key, ms) in [(A, 0), (V, 1), (A, 2), (V, 3)] {
+            assert_eq!(q.send(key, buffer(ms, 10), &abort), PushOutcome::Ok);
+        }
+        let keys = || [V, A].into_iter();
+        let mut done = None;
+        let mut pushed = Vec::new();
+        while let Some(next) = q.next_direct(keys(), done) {
+            assert_eq!(next.key, [V, A][next.index]);
+            assert_eq!(next.failed, None);
+            // One entry of a lane at a time: the one taken is not released yet.
+            assert!(q.take_direct(next.key).is_none());
+            pushed.push((next.key, dts_ms(&next.entry)));
+            done = Some((next.key, Some(false)));
+        }
+        assert_eq!(pushed, vec![(V, 1), (V, 3), (A, 0), (A, 2)]);
+        assert!(q.is_direct(), "quick pushes keep it");
+        assert_eq!(q.queued_bytes(), 0);
+        // A failed session is named with the next entry, so its buffers are not pushed.
+        q.fail(7, PushOutcome::Failed(gst::FlowError::NotNegotiated));
+        assert_eq!(q.send(V, buffer(4, 10), &abort), PushOutcome::Ok);
+        let next = q.next_direct(keys(), None).unwrap();
+        assert_eq!(next.failed, Some(7));
+        // Slow pushes in a row go back to pad threads: the turn whose release says so takes
+        // nothing, and what is left is the pad thread's.
+        for ms in 5..9 {
+            assert_eq!(q.send(V, buffer(ms, 10), &abort), PushOutcome::Ok);
+        }
+        let (mut done, mut taken) = (Some((next.key, Some(true))), Vec::new());
+        while let Some(next) = q.next_direct(keys(), done) {
+            taken.push(dts_ms(&next.entry));
+            done = Some((next.key, Some(true)));
+        }
+        assert_eq!(taken, vec![5, 6, 7]);
+        assert!(!q.is_direct());
+        let mut batch = VecDeque::new();
+        assert_eq!(q.next_batch(V, &q.lane_signal(V), &mut batch), Batch::Ready);
+        assert_eq!(batch.iter().map(dts_ms).collect::<Vec<_>>(), vec![8]);
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub(super) struct SlotFlags {
     /// Set by [`PublishSlot::evict`]; the pad queues read it to stop a wait for room.
     pub evicted: AtomicBool,
     reconnect_pending: AtomicBool,
+    /// Since `epoch`.
     last_activity_ms: AtomicU64,
+    /// Where activity times count from (read at every message to write one).
+    epoch: Instant,
 }
 
 /// The element's handle on the live publish: lets a newer publisher of the same stream replace
@@ -37,7 +40,6 @@ pub(super) struct PublishSlot {
     pub snapshot: Mutex<Option<PublishSnapshot>>,
     /// Why it was evicted: replaced by a newer publish, or the element stopping.
     evicted_for: Mutex<Option<CloseReason>>,
-    epoch: Instant,
     /// A drain asked this publisher to reconnect elsewhere; sent by its connection.
     reconnect: Mutex<Option<ReconnectRequest>>,
     /// The auth service wants to hear when this publish stops.
@@ -59,13 +61,13 @@ impl PublishSlot {
                 evicted: AtomicBool::new(false),
                 reconnect_pending: AtomicBool::new(false),
                 last_activity_ms: AtomicU64::new(0),
+                epoch,
             },
             connection_id,
             peer,
             info,
             snapshot: Mutex::new(None),
             evicted_for: Mutex::new(None),
-            epoch,
             reconnect: Mutex::new(None),
             stopped_notice: Mutex::new(None),
             role,
@@ -82,7 +84,7 @@ impl PublishSlot {
     }
 
     pub fn touch(&self, now: Instant) {
-        let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        let ms = now.saturating_duration_since(self.flags.epoch).as_millis() as u64;
         self.flags.last_activity_ms.store(ms, Ordering::Relaxed);
     }
 
@@ -90,7 +92,7 @@ impl PublishSlot {
     /// queue is not silent: the element checks that its queues are empty too
     /// (`Outputs::delivering`), which covers that wait.
     pub fn silence(&self) -> Duration {
-        let now = self.epoch.elapsed().as_millis() as u64;
+        let now = self.flags.epoch.elapsed().as_millis() as u64;
         Duration::from_millis(
             now.saturating_sub(self.flags.last_activity_ms.load(Ordering::Relaxed)),
         )

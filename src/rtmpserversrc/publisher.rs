@@ -742,21 +742,24 @@ impl Publisher for SessionPublisher {
         }
     }
 
-    fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
+    fn input_done(&mut self) -> bool {
         let outputs = &self.element.imp().outputs;
         // The socket is drained: what comes next is read as it arrives.
         self.sender_waits = outputs.sender_waits();
         self.backlog = false;
         if outputs.is_direct() {
-            return Some(self.delivery.clone());
+            return true;
         }
         outputs.wake_pad_threads();
-        None
+        false
     }
 
-    fn input_pending(&mut self) -> Option<Arc<dyn Delivery>> {
-        let outputs = &self.element.imp().outputs;
-        outputs.is_direct().then(|| self.delivery.clone())
+    fn input_pending(&mut self) -> bool {
+        self.element.imp().outputs.is_direct()
+    }
+
+    fn delivery(&self) -> Option<Arc<dyn Delivery>> {
+        Some(self.delivery.clone())
     }
 
     fn observe_session(&mut self, observations: &SessionObservations) {

@@ -14,10 +14,11 @@
 //! - the slope of the envelope is the median of the slopes between pairs of blocks (a robust
 //!   fit: a stall, a burst or a step in the network delay touches a few of the pairs, not the
 //!   median): every pair while there are under 20 s of blocks, then the pairs 10 s apart over
-//!   the last 60 s, refitted once a second. With it come how many pairs agree on its sign and,
-//!   while the fit is short, the slopes of the older and the newer half of the blocks, so that
-//!   a clock's drift, which is linear, can be told from noise, from a step and from a burst
-//!   (an encoder's first frames sent as soon as it has them, its lookahead flushed at the end);
+//!   the last 60 s, refitted once a second. With it come how many pairs agree on its sign and
+//!   (asked for while the fit is short) the slopes of the older and the newer half of the
+//!   blocks, so that a clock's drift, which is linear, can be told from noise, from a step
+//!   and from a burst (an encoder's first frames sent as soon as it has them, its lookahead
+//!   flushed at the end);
 //! - its level at a given media time is the median of the last 10 s of blocks, each moved
 //!   there along that slope, so the estimate does not trail a drifting clock.
 
@@ -56,12 +57,7 @@ pub(super) struct Slope {
     pub value: f64,
     /// The share of pairs whose slope has the value's sign (0.5 and below: no trend).
     pub agreement: f64,
-    /// The same fit over the older and over the newer half of the blocks, while the fit is
-    /// short (under 20 s of blocks): a drift is linear, a step or a burst is not. `None` for a
-    /// half without pairs far enough apart. Longer fits have a step or a burst in a minority
-    /// of their pairs, so they are not split.
-    pub halves: Option<(f64, f64)>,
-    /// The fit is long enough not to need splitting (see `halves`).
+    /// The fit is long enough not to need splitting (see [`SkewEstimator::halves`]).
     pub long: bool,
 }
 
@@ -83,7 +79,7 @@ pub(super) struct SkewEstimator {
     /// While every pair is fitted: their slopes, merged in block by block (slope_pairs.rs).
     every_pair: EveryPair,
     /// Scratch for the medians (the level's, the pairs' of a long fit, the older and the newer
-    /// half's), kept to avoid allocations per block.
+    /// half's), kept to avoid allocations.
     scratch: Vec<f64>,
     older: Vec<f64>,
     newer: Vec<f64>,
@@ -202,14 +198,32 @@ impl SkewEstimator {
             return Some(Slope {
                 value,
                 agreement: counts.agreement(value),
-                halves: None,
                 long: true,
             });
         }
         self.every_pair.catch_up(blocks);
         let value = self.every_pair.median()?;
-        // The halves: pairs within the older and within the newer half of the blocks, which
-        // share the middle block (two of four).
+        Some(Slope {
+            value,
+            agreement: self.every_pair.counts().agreement(value),
+            long: false,
+        })
+    }
+
+    /// The slope fitted over the older and over the newer half of the blocks, while the fit
+    /// is short (under 20 s of blocks): a drift is linear, a step or a burst is not. `None`
+    /// for a long fit (a step or a burst is in a minority of its pairs, so it is not split)
+    /// and for a half without pairs far enough apart. Asked for only when the rest of a fit
+    /// would be followed: with every pair of both halves it costs as much as the fit, four
+    /// times a second per publisher for nothing while its clock does not drift.
+    pub fn halves(&mut self) -> Option<(f64, f64)> {
+        let n = self.blocks.len();
+        if !(MIN_SLOPE_BLOCKS..2 * SLOPE_PAIR_DISTANCE).contains(&n) {
+            return None;
+        }
+        let blocks = self.blocks.make_contiguous();
+        // Pairs within the older and within the newer half of the blocks, which share the
+        // middle block (two of four).
         let half = n / 2;
         let (older, newer) = (&mut self.older, &mut self.newer);
         older.clear();
@@ -224,12 +238,7 @@ impl SkewEstimator {
                 newer.extend(slope_pairs::slope(blocks[i], blocks[j]));
             }
         }
-        Some(Slope {
-            value,
-            agreement: self.every_pair.counts().agreement(value),
-            halves: median(older).zip(median(newer)),
-            long: false,
-        })
+        median(older).zip(median(newer))
     }
 }
 
@@ -368,8 +377,8 @@ mod tests {
 
     #[test]
     fn a_drift_is_linear_a_step_or_a_burst_is_not() {
-        let linear = |slope: Slope| {
-            let (older, newer) = slope.halves.expect("both halves fitted");
+        let linear = |est: &mut SkewEstimator| {
+            let (older, newer) = est.halves().expect("both halves fitted");
             older.signum() == newer.signum()
                 && older.abs().min(newer.abs()) >= 0.5 * older.abs().max(newer.abs())
         };
@@ -377,7 +386,7 @@ mod tests {
         let mut est = SkewEstimator::default();
         let mut noise = jitter(2 * MS);
         feed(&mut est, 2, 10_000.0, |_| noise());
-        assert!(linear(est.slope().unwrap()), "{:?}", est.slope());
+        assert!(linear(&mut est), "{:?}", est.slope());
         // rtmp2sink's first frames, 29 ms earlier than the later ones: a step.
         let mut est = SkewEstimator::default();
         let mut noise = jitter(2 * MS);
@@ -388,7 +397,7 @@ mod tests {
             0.0,
             |i| if i < 5 { 0 } else { 29 * MS + noise() },
         );
-        assert!(!linear(est.slope().unwrap()), "{:?}", est.slope());
+        assert!(!linear(&mut est), "{:?}", est.slope());
         // x264's lookahead flushed at the end: the last second's frames ever earlier.
         let mut est = SkewEstimator::default();
         let mut noise = jitter(2 * MS);
@@ -396,7 +405,7 @@ mod tests {
             let flush = (i - 50).max(0) * MS;
             55 * MS - flush + noise()
         });
-        assert!(!linear(est.slope().unwrap()), "{:?}", est.slope());
+        assert!(!linear(&mut est), "{:?}", est.slope());
     }
 
     #[test]

@@ -58,8 +58,12 @@ pub(super) struct Seat {
     /// `None` once the connection is finished.
     reader: Mutex<Option<Reader>>,
     watch: PushWatch,
-    /// The delivery in progress, for the watchdog to fall back on.
-    delivering: Mutex<Option<Arc<dyn Delivery>>>,
+    /// How the publisher's queued media is pushed from here, asked for at the first direct
+    /// delivery (a reference count per read costs a cache miss on a thread that wakes cold).
+    delivery: OnceLock<Arc<dyn Delivery>>,
+    /// A delivery is in progress (plain stores: a lock and a reference count per message cost
+    /// cache misses on a thread that wakes up cold).
+    delivering: AtomicBool,
     /// Registered with the watchdog (once, at the first delivery); false if it is not running.
     watched: OnceLock<bool>,
     /// A rescue's outcome for the thread it replaced: true once a new thread reads, false if
@@ -99,7 +103,8 @@ pub(super) fn run(
             drained: true,
         })),
         watch: PushWatch::default(),
-        delivering: Mutex::new(None),
+        delivery: OnceLock::new(),
+        delivering: AtomicBool::new(false),
         watched: OnceLock::new(),
         handed_over: Mutex::new(None),
         handover_done: Condvar::new(),
@@ -120,9 +125,14 @@ fn read_on(seat: Arc<Seat>) {
         let Some(reader) = held.as_mut() else {
             return;
         };
-        let delivery = match reader.handle_input(&seat.config, &seat.shared) {
-            Ok(delivery) => delivery,
+        let deliver = match reader.handle_input(&seat.config, &seat.shared) {
+            Ok(deliver) => deliver,
             Err(reason) => return finish(held, reason),
+        };
+        let delivery = if deliver {
+            seat.delivery_of(reader)
+        } else {
+            None
         };
         if let Some(delivery) = delivery {
             // Let go of the connection while pushing, so a rescuer can take it.
@@ -155,7 +165,7 @@ impl Reader {
         &mut self,
         config: &ServerConfig,
         shared: &Shared,
-    ) -> Result<Option<Arc<dyn Delivery>>, CloseReason> {
+    ) -> Result<bool, CloseReason> {
         if shared.stopping.load(Ordering::SeqCst) {
             return Err(CloseReason::Shutdown);
         }
@@ -249,9 +259,17 @@ impl Reader {
 }
 
 impl Seat {
+    /// The publisher's delivery, asked for once.
+    fn delivery_of(&self, reader: &Reader) -> Option<&Arc<dyn Delivery>> {
+        if self.delivery.get().is_none() {
+            let _ = self.delivery.set(reader.conn.delivery()?);
+        }
+        self.delivery.get()
+    }
+
     /// Pushes what the publisher queued, on this thread. False if the connection was handed
     /// to another thread meanwhile.
-    fn deliver(self: &Arc<Self>, delivery: Arc<dyn Delivery>) -> bool {
+    fn deliver(self: &Arc<Self>, delivery: &Arc<dyn Delivery>) -> bool {
         let watched = *self.watched.get_or_init(|| {
             let weak: Weak<dyn Rescue> = Arc::downgrade(&(self.clone() as Arc<dyn Rescue>));
             push_watch::watch(weak)
@@ -261,9 +279,9 @@ impl Seat {
             delivery.fall_back();
             return true;
         }
-        *lock(&self.delivering) = Some(delivery.clone());
+        self.delivering.store(true, Ordering::Release);
         let kept = delivery.deliver(&self.watch);
-        *lock(&self.delivering) = None;
+        self.delivering.store(false, Ordering::Release);
         if kept {
             return true;
         }
@@ -301,8 +319,10 @@ impl Rescue for Seat {
         } else {
             gst::debug!(CAT, "{message}");
         }
-        if let Some(delivery) = lock(&self.delivering).clone() {
-            delivery.fall_back();
+        if self.delivering.load(Ordering::Acquire) {
+            if let Some(delivery) = self.delivery.get() {
+                delivery.fall_back();
+            }
         }
         let seat = self.clone();
         let spawned = std::thread::Builder::new()
