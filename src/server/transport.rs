@@ -121,17 +121,27 @@ impl Transport {
                 unsafe { buf.set_len(buf.len() + n) };
                 Ok((n, n == len))
             }
-            Transport::Tls(s) => {
-                let mut scratch = [0u8; 16 * 1024];
-                let len = max.min(scratch.len());
-                let n = s.read(&mut scratch[..len])?;
-                buf.extend_from_slice(&scratch[..n]);
-                // A short read may leave records on the socket: the pad threads are woken a
-                // little early then, which is harmless.
-                Ok((n, n == len))
-            }
+            Transport::Tls(s) => read_tls_into(s, buf, max),
         }
     }
+}
+
+/// [`Transport::read_into`] for TLS. Not inlined: its 16 KiB scratch buffer on the stack made
+/// every plain read's frame that large, and the stack probes touched four pages at each read (a
+/// cache and TLB miss each, measured as 1 % of the CPU at 150 publishers).
+#[inline(never)]
+fn read_tls_into(
+    s: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    buf: &mut BytesMut,
+    max: usize,
+) -> io::Result<(usize, bool)> {
+    let mut scratch = [0u8; 16 * 1024];
+    let len = max.min(scratch.len());
+    let n = s.read(&mut scratch[..len])?;
+    buf.extend_from_slice(&scratch[..n]);
+    // A short read may leave records on the socket: the pad threads are woken a little early
+    // then, which is harmless.
+    Ok((n, n == len))
 }
 
 impl Write for Transport {
