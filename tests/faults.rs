@@ -350,3 +350,98 @@ fn stopping_before_the_tracks_settle_adds_no_pads() {
     );
     assert!(!rx.has_message("rtmpserversrc-publish-started"));
 }
+
+/// Whether the element pushes from the publisher's thread (direct delivery) now.
+fn direct_delivery(rx: &Receiver) -> bool {
+    let stats = rx.src.property::<gst::Structure>("stats");
+    stats.get::<bool>("direct-delivery-active").unwrap_or(false)
+}
+
+/// One connection unpublishes and publishes another stream key on the same port, which goes to
+/// another element, after direct delivery started on the first. No real client does this, but
+/// nothing forbids it. Once the second element delivers directly too, each frame must come out
+/// as it arrives: the reading thread has to push with the second element's delivery (kept from
+/// the first publish, it pushed the first element's empty queues while the second's waited for
+/// a full lane, about a second, and a rescue fell back on the wrong element).
+#[test]
+fn a_connection_that_publishes_again_to_another_element_is_pushed_as_it_arrives() {
+    let port = free_port().to_string();
+    let a = Receiver::start(&[("port", &port), ("stream-key", "key-a")]);
+    let b = Receiver::start(&[("port", &port), ("stream-key", "key-b")]);
+    let mut c = TestClient::publisher(a.port, "app", "key-a");
+    c.metadata(false, true).unwrap();
+    c.aac_header(0).unwrap();
+    // Frames every 10 ms until the quick pushes switch the element to direct delivery.
+    let feed_until_direct = |c: &mut TestClient, rx: &Receiver, first: u32| {
+        let start = Instant::now();
+        let mut n = first;
+        while !direct_delivery(rx) && start.elapsed() < Duration::from_secs(10) {
+            c.aac_frame((n - first) * 10, n).unwrap();
+            n += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            direct_delivery(rx),
+            "appsinks never waited, yet no direct delivery"
+        );
+        // And some more, pushed by the reading thread itself.
+        for _ in 0..20 {
+            c.aac_frame((n - first) * 10, n).unwrap();
+            n += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        n
+    };
+    let n = feed_until_direct(&mut c, &a, 0);
+    assert!(
+        a.wait_for(Duration::from_secs(2), |r| r.pad("audio_0").packets.len()
+            == n as usize)
+    );
+    // closeStream keeps message stream 1; the new publish goes on it.
+    c.command(
+        1,
+        &[
+            rtmpserver_proto::rtmp::Amf0Value::string("closeStream"),
+            rtmpserver_proto::rtmp::Amf0Value::Number(0.0),
+            rtmpserver_proto::rtmp::Amf0Value::Null,
+        ],
+    )
+    .unwrap();
+    c.command(
+        1,
+        &[
+            rtmpserver_proto::rtmp::Amf0Value::string("publish"),
+            rtmpserver_proto::rtmp::Amf0Value::Number(4.0),
+            rtmpserver_proto::rtmp::Amf0Value::Null,
+            rtmpserver_proto::rtmp::Amf0Value::string("key-b"),
+            rtmpserver_proto::rtmp::Amf0Value::string("live"),
+        ],
+    )
+    .unwrap();
+    let started = c.wait_for(Duration::from_secs(5), |m| {
+        TestClient::command_name(m).as_deref() == Some("onStatus")
+            && String::from_utf8_lossy(&m.payload).contains("NetStream.Publish.Start")
+    });
+    assert!(started.is_some(), "the second publish was not accepted");
+    c.metadata(false, true).unwrap();
+    c.aac_header(0).unwrap();
+    let fed = feed_until_direct(&mut c, &b, 1000);
+    let mut slowest = Duration::ZERO;
+    for (k, n) in (fed..fed + 30).enumerate() {
+        let before = b.pad("audio_0").packets.len();
+        let sent = Instant::now();
+        c.aac_frame((n - 1000) * 10, n).unwrap();
+        assert!(
+            b.wait_for(Duration::from_secs(3), |r| r.pad("audio_0").packets.len()
+                > before),
+            "frame {k} never came out"
+        );
+        slowest = slowest.max(sent.elapsed());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        slowest < Duration::from_millis(300),
+        "a frame took {slowest:?} to come out of the second element"
+    );
+    assert!(direct_delivery(&b));
+}

@@ -309,10 +309,12 @@ impl Outputs {
         };
         // Each turn releases the entry pushed before and takes the next under one lock; the
         // last one wakes the pad threads.
-        let mut done = None;
+        let (mut done, mut failed) = (None, None);
         while let Some(next) = self.queues.next_direct(list.iter().map(|(k, _)| *k), done) {
             let pad = &list[next.index].1;
-            let mut failed = next.failed;
+            // The first failure known stays (a replaced session's later one does not hide the
+            // failure of the session being pushed).
+            failed = failed.or(next.failed);
             let mut judge = PushJudge::start_if(self.judging.measure_this(next.index));
             watch.arm();
             let took = push_entry(pad, next.entry, &self.queues, &self.flow, &mut failed);

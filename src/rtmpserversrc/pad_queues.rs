@@ -491,7 +491,7 @@ impl PadQueues {
     }
 
     /// Whether the connection thread should push the queued entries itself (a hint, read
-    /// without the lock; [`PadQueues::take_direct`] decides).
+    /// without the lock; [`PadQueues::next_direct`] decides).
     pub fn is_direct(&self) -> bool {
         self.direct.load(Ordering::Relaxed)
     }

@@ -219,7 +219,7 @@ pub trait Publisher: Send {
         false
     }
     /// How the reading thread pushes when [`Publisher::input_done`] or
-    /// [`Publisher::input_pending`] say so; asked once, at the first such read.
+    /// [`Publisher::input_pending`] say so (asked at each such read).
     fn delivery(&self) -> Option<Arc<dyn Delivery>> {
         None
     }

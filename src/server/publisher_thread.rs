@@ -13,7 +13,7 @@
 //! returns.
 
 use std::io::{ErrorKind, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -58,11 +58,14 @@ pub(super) struct Seat {
     /// `None` once the connection is finished.
     reader: Mutex<Option<Reader>>,
     watch: PushWatch,
-    /// How the publisher's queued media is pushed from here, asked for at the first direct
-    /// delivery (a reference count per read costs a cache miss on a thread that wakes cold).
-    delivery: OnceLock<Arc<dyn Delivery>>,
-    /// A delivery is in progress (plain stores: a lock and a reference count per message cost
-    /// cache misses on a thread that wakes up cold).
+    /// The delivery of the publish being read, for the watchdog to fall back on: set again
+    /// only when the publish changed (a connection may unpublish and publish to another
+    /// element), weak so that an element the connection no longer publishes to can go.
+    delivery: Mutex<Option<Weak<dyn Delivery>>>,
+    /// The address of the delivery in `delivery`, to see without the lock whether it changed.
+    delivery_id: AtomicUsize,
+    /// A delivery is in progress (plain stores: setting the delivery under a lock at every
+    /// read cost cache misses on a thread that wakes up cold).
     delivering: AtomicBool,
     /// Registered with the watchdog (once, at the first delivery); false if it is not running.
     watched: OnceLock<bool>,
@@ -103,7 +106,8 @@ pub(super) fn run(
             drained: true,
         })),
         watch: PushWatch::default(),
-        delivery: OnceLock::new(),
+        delivery: Mutex::new(None),
+        delivery_id: AtomicUsize::new(0),
         delivering: AtomicBool::new(false),
         watched: OnceLock::new(),
         handed_over: Mutex::new(None),
@@ -130,7 +134,7 @@ fn read_on(seat: Arc<Seat>) {
             Err(reason) => return finish(held, reason),
         };
         let delivery = if deliver {
-            seat.delivery_of(reader)
+            reader.conn.delivery()
         } else {
             None
         };
@@ -259,17 +263,9 @@ impl Reader {
 }
 
 impl Seat {
-    /// The publisher's delivery, asked for once.
-    fn delivery_of(&self, reader: &Reader) -> Option<&Arc<dyn Delivery>> {
-        if self.delivery.get().is_none() {
-            let _ = self.delivery.set(reader.conn.delivery()?);
-        }
-        self.delivery.get()
-    }
-
     /// Pushes what the publisher queued, on this thread. False if the connection was handed
     /// to another thread meanwhile.
-    fn deliver(self: &Arc<Self>, delivery: &Arc<dyn Delivery>) -> bool {
+    fn deliver(self: &Arc<Self>, delivery: Arc<dyn Delivery>) -> bool {
         let watched = *self.watched.get_or_init(|| {
             let weak: Weak<dyn Rescue> = Arc::downgrade(&(self.clone() as Arc<dyn Rescue>));
             push_watch::watch(weak)
@@ -278,6 +274,12 @@ impl Seat {
             // Without a watchdog nothing is pushed from here.
             delivery.fall_back();
             return true;
+        }
+        // The weak reference held keeps the address from being reused by another delivery.
+        let id = Arc::as_ptr(&delivery) as *const () as usize;
+        if self.delivery_id.load(Ordering::Relaxed) != id {
+            *lock(&self.delivery) = Some(Arc::downgrade(&delivery));
+            self.delivery_id.store(id, Ordering::Relaxed);
         }
         self.delivering.store(true, Ordering::Release);
         let kept = delivery.deliver(&self.watch);
@@ -320,7 +322,8 @@ impl Rescue for Seat {
             gst::debug!(CAT, "{message}");
         }
         if self.delivering.load(Ordering::Acquire) {
-            if let Some(delivery) = self.delivery.get() {
+            let delivery = lock(&self.delivery).as_ref().and_then(Weak::upgrade);
+            if let Some(delivery) = delivery {
                 delivery.fall_back();
             }
         }
