@@ -312,8 +312,8 @@ impl Outputs {
         let (mut done, mut failed) = (None, None);
         while let Some(next) = self.queues.next_direct(list.iter().map(|(k, _)| *k), done) {
             let pad = &list[next.index].1;
-            // The first failure known stays (a replaced session's later one does not hide the
-            // failure of the session being pushed).
+            // A failure seen stays known for this delivery (a replaced session's later one,
+            // recorded by its pad thread, does not hide it), until a push of its own fails.
             failed = failed.or(next.failed);
             let mut judge = PushJudge::start_if(self.judging.measure_this(next.index));
             watch.arm();

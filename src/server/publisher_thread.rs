@@ -13,7 +13,7 @@
 //! returns.
 
 use std::io::{ErrorKind, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,10 @@ pub(super) struct Seat {
     handover_done: Condvar,
     /// The watchdog rescued this connection at least once (told once in the log).
     rescued_before: AtomicBool,
+    /// Rescues so far. A thread whose delivery saw one leaves, even if its push's disarm
+    /// says "kept": the thread that took over may have armed the shared watch again meanwhile
+    /// (delivering directly once the element went back to it), which hides the rescue there.
+    rescues: AtomicU64,
 }
 
 /// Starts reading the publisher's connection on the calling thread (the socket is blocking);
@@ -113,6 +117,7 @@ pub(super) fn run(
         handed_over: Mutex::new(None),
         handover_done: Condvar::new(),
         rescued_before: AtomicBool::new(false),
+        rescues: AtomicU64::new(0),
     });
     read_on(seat);
 }
@@ -281,10 +286,11 @@ impl Seat {
             *lock(&self.delivery) = Some(Arc::downgrade(&delivery));
             self.delivery_id.store(id, Ordering::Relaxed);
         }
+        let rescues = self.rescues.load(Ordering::SeqCst);
         self.delivering.store(true, Ordering::Release);
         let kept = delivery.deliver(&self.watch);
         self.delivering.store(false, Ordering::Release);
-        if kept {
+        if kept && self.rescues.load(Ordering::SeqCst) == rescues {
             return true;
         }
         // Rescued: wait for the rescue to say whether a new thread reads now.
@@ -307,6 +313,7 @@ impl Rescue for Seat {
     }
 
     fn rescue(self: Arc<Self>) {
+        self.rescues.fetch_add(1, Ordering::SeqCst);
         let peer = lock(&self.reader).as_ref().map(|r| r.conn.peer);
         let first = !self.rescued_before.swap(true, Ordering::Relaxed);
         let message = format!(
