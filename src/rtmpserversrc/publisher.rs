@@ -742,24 +742,21 @@ impl Publisher for SessionPublisher {
         }
     }
 
-    fn input_done(&mut self) -> bool {
+    fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
         let outputs = &self.element.imp().outputs;
         // The socket is drained: what comes next is read as it arrives.
         self.sender_waits = outputs.sender_waits();
         self.backlog = false;
         if outputs.is_direct() {
-            return true;
+            return Some(self.delivery.clone());
         }
         outputs.wake_pad_threads();
-        false
+        None
     }
 
-    fn input_pending(&mut self) -> bool {
-        self.element.imp().outputs.is_direct()
-    }
-
-    fn delivery(&self) -> Option<Arc<dyn Delivery>> {
-        Some(self.delivery.clone())
+    fn input_pending(&mut self) -> Option<Arc<dyn Delivery>> {
+        let outputs = &self.element.imp().outputs;
+        outputs.is_direct().then(|| self.delivery.clone())
     }
 
     fn observe_session(&mut self, observations: &SessionObservations) {

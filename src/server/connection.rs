@@ -266,22 +266,15 @@ impl Connection {
     /// Everything read so far was handled and the socket has nothing more right now: the
     /// publisher may wake its consumers (once per burst, not once per message), or hand back
     /// what the reading thread should push itself.
-    pub fn input_drained(&mut self) -> bool {
-        let Some(publisher) = self.publisher.as_mut() else {
-            return false;
-        };
+    pub fn input_drained(&mut self) -> Option<Arc<dyn Delivery>> {
+        let publisher = self.publisher.as_mut()?;
         publisher.observe_session(&self.session.observations());
         publisher.input_done()
     }
 
     /// One read was handled and more input waits: see [`Publisher::input_pending`].
-    pub fn input_pending(&mut self) -> bool {
-        self.publisher.as_mut().is_some_and(|p| p.input_pending())
-    }
-
-    /// See [`Publisher::delivery`].
-    pub fn delivery(&self) -> Option<Arc<dyn Delivery>> {
-        self.publisher.as_ref()?.delivery()
+    pub fn input_pending(&mut self) -> Option<Arc<dyn Delivery>> {
+        self.publisher.as_mut()?.input_pending()
     }
 
     /// Ends the publish, with the session's last observations for its report.

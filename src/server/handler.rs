@@ -205,22 +205,16 @@ pub trait Publisher: Send {
     /// A media or data message; an error ends the connection.
     fn media(&mut self, message: MediaMessage) -> Result<(), CloseReason>;
     /// Everything one read brought has been handed to [`Publisher::media`]: a good moment to
-    /// wake whoever consumes it (once per read rather than once per message). True if the
-    /// reading thread should push what was queued downstream itself, with
-    /// [`Publisher::delivery`], once it has let go of the connection: downstream has been
-    /// taking media without waiting.
-    fn input_done(&mut self) -> bool {
-        false
+    /// wake whoever consumes it (once per read rather than once per message). Returns what the
+    /// reading thread should push downstream itself, once it has let go of the connection, if
+    /// downstream has been taking media without waiting (see [`Delivery`]).
+    fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
+        None
     }
     /// One read was handed to [`Publisher::media`] and more input is already waiting (the read
-    /// filled its room). True if the reading thread should push before it reads on, in direct
-    /// delivery only: consumers on threads of their own are woken once the burst ends.
-    fn input_pending(&mut self) -> bool {
-        false
-    }
-    /// How the reading thread pushes when [`Publisher::input_done`] or
-    /// [`Publisher::input_pending`] say so (asked at each such read).
-    fn delivery(&self) -> Option<Arc<dyn Delivery>> {
+    /// filled its room). Returns what the reading thread should push before it reads on, in
+    /// direct delivery only: consumers on threads of their own are woken once the burst ends.
+    fn input_pending(&mut self) -> Option<Arc<dyn Delivery>> {
         None
     }
     /// What the session observed of the peer's protocol so far (for the publish report): given

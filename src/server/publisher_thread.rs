@@ -134,14 +134,9 @@ fn read_on(seat: Arc<Seat>) {
         let Some(reader) = held.as_mut() else {
             return;
         };
-        let deliver = match reader.handle_input(&seat.config, &seat.shared) {
-            Ok(deliver) => deliver,
+        let delivery = match reader.handle_input(&seat.config, &seat.shared) {
+            Ok(delivery) => delivery,
             Err(reason) => return finish(held, reason),
-        };
-        let delivery = if deliver {
-            reader.conn.delivery()
-        } else {
-            None
         };
         if let Some(delivery) = delivery {
             // Let go of the connection while pushing, so a rescuer can take it.
@@ -174,7 +169,7 @@ impl Reader {
         &mut self,
         config: &ServerConfig,
         shared: &Shared,
-    ) -> Result<bool, CloseReason> {
+    ) -> Result<Option<Arc<dyn Delivery>>, CloseReason> {
         if shared.stopping.load(Ordering::SeqCst) {
             return Err(CloseReason::Shutdown);
         }

@@ -105,12 +105,9 @@ impl Publisher for ScriptedPublisher {
         Ok(())
     }
 
-    fn input_done(&mut self) -> bool {
-        self.script.on_media == OnMedia::StuckDelivery
-    }
-
-    fn delivery(&self) -> Option<Arc<dyn Delivery>> {
-        Some(self.script.stuck.clone())
+    fn input_done(&mut self) -> Option<Arc<dyn Delivery>> {
+        (self.script.on_media == OnMedia::StuckDelivery)
+            .then(|| self.script.stuck.clone() as Arc<dyn Delivery>)
     }
 
     fn finish(self: Box<Self>, _reason: CloseReason) {
