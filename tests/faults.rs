@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::client::TestClient;
 use common::*;
 use gst::prelude::*;
+use rtmpserver_proto::rtmp::Amf0Value;
 
 const KEY: &str = "faults";
 
@@ -361,8 +362,9 @@ fn direct_delivery(rx: &Receiver) -> bool {
 /// another element, after direct delivery started on the first. No real client does this, but
 /// nothing forbids it. Once the second element delivers directly too, each frame must come out
 /// as it arrives: the reading thread has to push with the second element's delivery (kept from
-/// the first publish, it pushed the first element's empty queues while the second's waited for
-/// a full lane, about a second, and a rescue fell back on the wrong element).
+/// the first publish, it pushed the first element's empty queues while the second's media
+/// waited for the next wake-up, about half a second, and a rescue fell back on the wrong
+/// element).
 #[test]
 fn a_connection_that_publishes_again_to_another_element_is_pushed_as_it_arrives() {
     let port = free_port().to_string();
@@ -401,20 +403,20 @@ fn a_connection_that_publishes_again_to_another_element_is_pushed_as_it_arrives(
     c.command(
         1,
         &[
-            rtmpserver_proto::rtmp::Amf0Value::string("closeStream"),
-            rtmpserver_proto::rtmp::Amf0Value::Number(0.0),
-            rtmpserver_proto::rtmp::Amf0Value::Null,
+            Amf0Value::string("closeStream"),
+            Amf0Value::Number(0.0),
+            Amf0Value::Null,
         ],
     )
     .unwrap();
     c.command(
         1,
         &[
-            rtmpserver_proto::rtmp::Amf0Value::string("publish"),
-            rtmpserver_proto::rtmp::Amf0Value::Number(4.0),
-            rtmpserver_proto::rtmp::Amf0Value::Null,
-            rtmpserver_proto::rtmp::Amf0Value::string("key-b"),
-            rtmpserver_proto::rtmp::Amf0Value::string("live"),
+            Amf0Value::string("publish"),
+            Amf0Value::Number(4.0),
+            Amf0Value::Null,
+            Amf0Value::string("key-b"),
+            Amf0Value::string("live"),
         ],
     )
     .unwrap();
