@@ -252,6 +252,13 @@ fn largest_step(times: &[f64]) -> f64 {
     times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
+fn smallest_step(times: &[f64]) -> f64 {
+    times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min)
+}
+
 fn widths(path: &Path) -> Vec<u32> {
     let out = Command::new("ffprobe")
         .args([
@@ -403,6 +410,12 @@ fn an_audio_only_primary_is_replaced_and_returns() {
     assert!(
         step <= 50.0,
         "largest step between audio frames: {step:.0} ms"
+    );
+    // Nor two frames on top of each other: an AAC frame is 21.3 ms (the file keeps ms).
+    let step = smallest_step(&audio);
+    assert!(
+        step >= 20.0,
+        "smallest step between audio frames: {step:.1} ms"
     );
 }
 

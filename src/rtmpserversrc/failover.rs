@@ -14,7 +14,9 @@
 //! - A switch replays the new publisher's latest configuration (caps) of every track, then its
 //!   held GOP. All tracks get the same time shift, so A/V offsets are kept: the shift makes the
 //!   keyframe come one frame after the last video output when the held GOP is older than that,
-//!   so time never runs back; audio that would still overlap what was output is dropped.
+//!   so time never runs back; audio that would still overlap what was output is dropped: a
+//!   frame of the other publisher is kept only if it starts a whole frame after the last one
+//!   (audio-only switches have no shift, so the hole stays under a frame).
 //! - With `failback`, the primary takes over again at its next keyframe once it sends media
 //!   and has caught up (a keyframe not older than what the pads showed).
 
@@ -143,7 +145,7 @@ pub(super) struct Arbiter<T> {
     /// the latest video presentation time, and per audio track.
     last_video_out: Option<u64>,
     last_video_pts: Option<u64>,
-    last_audio_out: HashMap<u32, u64>,
+    last_audio_out: HashMap<u32, AudioOut>,
     /// Spacing of the last two video outputs: one frame.
     frame_ns: u64,
     /// Tracks that have not had a buffer since the last switch (their next one is DISCONT).
@@ -156,6 +158,19 @@ pub(super) struct Arbiter<T> {
 }
 
 const DEFAULT_FRAME_NS: u64 = 33_333_333;
+/// An audio frame's length until a track has shown two frames of one publisher (AAC at
+/// 48 kHz is 21.3 ms, Opus usually 20 ms).
+const DEFAULT_AUDIO_FRAME_NS: u64 = 20_000_000;
+
+/// The last audio frame a track output.
+#[derive(Debug, Clone, Copy)]
+struct AudioOut {
+    /// Its start, shifted.
+    time: u64,
+    role: Role,
+    /// The spacing of this track's last two frames from one publisher: one frame.
+    frame_ns: u64,
+}
 
 impl<T: Clone> Arbiter<T> {
     pub fn new(timeout: Duration, failback: bool, max_held_bytes: usize) -> Self {
@@ -297,7 +312,7 @@ impl<T: Clone> Arbiter<T> {
         let slack = self.timeout.as_nanos() as u64 / 2;
         self.last_audio_out
             .get(&item.track)
-            .is_none_or(|&last| item.time + shift + slack > last)
+            .is_none_or(|last| item.time + shift + slack > last.time)
     }
 
     fn primary_healthy(&self, now: Instant) -> bool {
@@ -414,11 +429,26 @@ impl<T: Clone> Arbiter<T> {
             }
             Kind::Audio => {
                 let last = self.last_audio_out.get(&item.track).copied();
-                if last.is_some_and(|l| time <= l) {
-                    // Overlaps what the other publisher already gave this track.
-                    return;
+                let mut frame_ns = last.map_or(DEFAULT_AUDIO_FRAME_NS, |l| l.frame_ns);
+                match last {
+                    // Runs back (a publisher's own audio never does; the other's may).
+                    Some(l) if time <= l.time => return,
+                    // The other publisher's frame would start inside the last one output: its
+                    // start is not ours to move (audio-only switches have no shift), so it is
+                    // dropped and the hole stays under one frame. Kept, the two frames would
+                    // overlap and a muxer could see time run back at its precision (ms).
+                    Some(l) if l.role != role && time < l.time + l.frame_ns => return,
+                    Some(l) if l.role == role => frame_ns = (time - l.time).min(100_000_000),
+                    _ => {}
                 }
-                self.last_audio_out.insert(item.track, time);
+                self.last_audio_out.insert(
+                    item.track,
+                    AudioOut {
+                        time,
+                        role,
+                        frame_ns,
+                    },
+                );
             }
         }
         if !self.tracks.contains(&item.track) {
@@ -797,8 +827,9 @@ mod tests {
             .collect()
     }
 
-    /// The primary shows again after one switch to the backup and back; audio time only
-    /// moves forward, by at most `max_step_ms`. Returns the audio output times.
+    /// The primary shows again after one switch to the backup and back; audio time moves
+    /// forward by at least a frame (20 ms: no two frames overlap) and at most `max_step_ms`.
+    /// Returns the audio output times.
     fn assert_audio_out_and_back(f: &Feed, max_step_ms: u64) -> Vec<u64> {
         assert_eq!(f.arbiter.active(), Some(Role::Primary));
         assert_eq!(
@@ -806,7 +837,7 @@ mod tests {
             ["switch-primary", "switch-backup", "switch-primary"]
         );
         let times = f.times("a");
-        assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+        assert!(times.windows(2).all(|w| w[1] >= w[0] + 20), "{times:?}");
         assert!(
             times.windows(2).all(|w| w[1] - w[0] <= max_step_ms),
             "{times:?}"
@@ -834,6 +865,60 @@ mod tests {
         // Audio time never runs back and has no hole longer than a frame and a half.
         let times = assert_audio_out_and_back(&f, 30);
         assert!(*times.last().unwrap() >= 2980);
+    }
+
+    /// AAC frames (1024 samples at 48 kHz), on the nanosecond: the two encoders' frames start
+    /// half a millisecond apart. Each switch drops the frame of the new publisher that starts
+    /// inside the last one output, so no two frames overlap (muxed at millisecond precision,
+    /// an overlap of all but 0.5 ms made time run back), and no hole reaches two frames.
+    #[test]
+    fn audio_of_the_other_publisher_starting_inside_the_last_frame_is_dropped() {
+        const FRAME: u64 = 1024 * 1_000_000_000 / 48_000;
+        let aac = |n: u64, offset: u64| Item {
+            track: 1,
+            kind: Kind::Audio,
+            time: n * FRAME + offset,
+            pts: n * FRAME + offset,
+            bytes: 100,
+            payload: "a",
+        };
+        let mut f = Feed::new();
+        let mut out = Vec::new();
+        let mut send = |f: &mut Feed, role: Role, n: u64, offset: u64| {
+            let now = f.at((n * FRAME + offset) / MS + 1);
+            for o in f.arbiter.media(role, aac(n, offset), now) {
+                if let Out::Push {
+                    item: Item { time, .. },
+                    shift_ns,
+                    ..
+                } = o
+                {
+                    out.push(time + shift_ns);
+                }
+            }
+        };
+        // The backup's frames start 0.5 ms after the primary's; the primary leaves at frame 50.
+        for n in 0..50 {
+            send(&mut f, Role::Primary, n, 0);
+            send(&mut f, Role::Backup, n, 500_000);
+        }
+        let _ = f.arbiter.disconnected(Role::Primary, f.at(50 * FRAME / MS));
+        for n in 50..100 {
+            send(&mut f, Role::Backup, n, 500_000);
+        }
+        // The primary's encoder restarts; its frames now start 0.5 ms after the backup's.
+        f.arbiter.connected(Role::Primary, f.at(100 * FRAME / MS));
+        for n in 100..150 {
+            send(&mut f, Role::Backup, n, 500_000);
+            send(&mut f, Role::Primary, n, 1_000_000);
+        }
+        assert_eq!(f.arbiter.active(), Some(Role::Primary));
+        let steps: Vec<u64> = out.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+        assert!(
+            steps.iter().all(|&s| s >= FRAME && s < 2 * FRAME),
+            "steps between audio frames (ns): {steps:?}"
+        );
+        assert!(out.len() >= 145, "{} frames out", out.len());
     }
 
     #[test]
