@@ -915,7 +915,7 @@ mod tests {
         assert_eq!(f.arbiter.active(), Some(Role::Primary));
         let steps: Vec<u64> = out.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
         assert!(
-            steps.iter().all(|&s| s >= FRAME && s < 2 * FRAME),
+            steps.iter().all(|s| (FRAME..2 * FRAME).contains(s)),
             "steps between audio frames (ns): {steps:?}"
         );
         assert!(out.len() >= 145, "{} frames out", out.len());
