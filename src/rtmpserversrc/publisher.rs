@@ -214,9 +214,11 @@ impl SessionPublisher {
         Some(now.nseconds() as i64)
     }
 
-    fn on_video(&mut self, timestamp: u32, payload: &Bytes) {
+    fn on_video(&mut self, timestamp: u32, payload: Bytes) {
         self.report.on_media_message(Media::Video, timestamp);
-        let packets = match flv::parse_video(payload) {
+        let legacy_codec_id = flv::legacy_video_codec_id(&payload);
+        // By value: a legacy tag's frame is the payload itself, with no allocation.
+        let packets = match flv::parse_video_owned(payload) {
             Ok(packets) => packets,
             Err(err) => {
                 gst::warning!(
@@ -240,8 +242,7 @@ impl SessionPublisher {
                     config,
                 } => {
                     // Older OBS labelled HEVC as AVC (codec id 7): trust the record, not the label.
-                    let labelled_avc =
-                        codec == VideoCodec::H264 || flv::legacy_video_codec_id(payload) == Some(7);
+                    let labelled_avc = codec == VideoCodec::H264 || legacy_codec_id == Some(7);
                     let codec = if codec == VideoCodec::H264 && flv::looks_like_hvcc(&config) {
                         VideoCodec::H265
                     } else {
@@ -301,9 +302,9 @@ impl SessionPublisher {
         }
     }
 
-    fn on_audio(&mut self, timestamp: u32, payload: &Bytes) {
+    fn on_audio(&mut self, timestamp: u32, payload: Bytes) {
         self.report.on_media_message(Media::Audio, timestamp);
-        let packets = match flv::parse_audio(payload) {
+        let packets = match flv::parse_audio_owned(payload) {
             Ok(packets) => packets,
             Err(err) => {
                 gst::warning!(
@@ -730,8 +731,8 @@ impl Publisher for SessionPublisher {
         };
         self.stats.on_message(size, now);
         match message {
-            MediaMessage::Video { timestamp, payload } => self.on_video(timestamp, &payload),
-            MediaMessage::Audio { timestamp, payload } => self.on_audio(timestamp, &payload),
+            MediaMessage::Video { timestamp, payload } => self.on_video(timestamp, payload),
+            MediaMessage::Audio { timestamp, payload } => self.on_audio(timestamp, payload),
             MediaMessage::Metadata { values, .. } => self.on_metadata(&values),
         }
         self.try_settle(now, false);

@@ -18,7 +18,7 @@ use super::handler::{
     PublishVerdict, Publisher, RefusalReason, Rejection,
 };
 use super::listener::ServerConfig;
-use crate::rtmp::{ServerSession, SessionEvent};
+use crate::rtmp::{ServerSession, SessionError, SessionEvent};
 use crate::CAT;
 
 /// What [`Connection::drive`] stopped at.
@@ -58,6 +58,9 @@ pub(super) struct Connection {
     pub publisher: Option<Box<dyn Publisher>>,
     /// Events the session produced that were not handled yet (behind a delay or handover).
     backlog: VecDeque<SessionEvent>,
+    /// The session's events of one read, on their way to `backlog`: kept, so a read costs no
+    /// allocation for them.
+    parsed: Vec<SessionEvent>,
     /// A connect waiting out the brake, and when it may be decided.
     delayed: Option<(ConnectInfo, Instant)>,
     /// A connect or publish whose answer comes later.
@@ -103,6 +106,7 @@ impl Connection {
             publishing_stream: None,
             publisher: None,
             backlog: VecDeque::new(),
+            parsed: Vec::new(),
             delayed: None,
             waiting: None,
             wake: None,
@@ -131,16 +135,29 @@ impl Connection {
     /// `read_from` placed) and queues the events.
     pub fn take_input(&mut self, data: Option<&[u8]>, now: Instant) -> Result<(), CloseReason> {
         self.last_data = now;
-        let events = match data {
-            Some(bytes) => self.session.handle_input(bytes),
-            None => self.session.process_buffered(),
-        }
-        .map_err(|err| {
+        let parsed = match data {
+            Some(bytes) => self.session.handle_input(bytes).map(|events| {
+                self.backlog.extend(events);
+            }),
+            None => self.parse_buffered().map(|_| ()),
+        };
+        parsed.map_err(|err| {
             gst::warning!(CAT, "closing {}: protocol error: {err}", self.peer);
             CloseReason::ProtocolError
-        })?;
-        self.backlog.extend(events);
-        Ok(())
+        })
+    }
+
+    /// Parses what was read into the session's buffer onto the backlog; how many events.
+    fn parse_buffered(&mut self) -> Result<usize, SessionError> {
+        let result = self.session.process_buffered_into(&mut self.parsed);
+        let count = self.parsed.len();
+        if result.is_ok() {
+            self.backlog.extend(self.parsed.drain(..));
+        } else {
+            // A failed session's events are not handled (the connection closes).
+            self.parsed.clear();
+        }
+        result.map(|()| count)
     }
 
     /// Handles queued events until done, or until the next one is media and `stop_at_media`
@@ -183,9 +200,9 @@ impl Connection {
             if self.session.decision_pending() || !self.session.has_buffered_input() {
                 return Step::NeedInput;
             }
-            match self.session.process_buffered() {
-                Ok(events) if events.is_empty() => return Step::NeedInput,
-                Ok(events) => self.backlog.extend(events),
+            match self.parse_buffered() {
+                Ok(0) => return Step::NeedInput,
+                Ok(_) => {}
                 Err(err) => {
                     gst::warning!(CAT, "closing {}: protocol error: {err}", self.peer);
                     return Step::Close(CloseReason::ProtocolError);

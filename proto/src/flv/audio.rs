@@ -2,11 +2,12 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Audio tag bodies: legacy SoundFormats and Enhanced RTMP.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::exheader::{read_modex, split_tracks, TrackBody};
 use super::reader::ByteReader;
-use super::{AudioCodec, AudioPacket, FlvError, LegacyAudioFormat};
+use super::{AudioCodec, AudioPacket, FlvError, LegacyAudioFormat, Packets};
+use smallvec::smallvec;
 
 const SOUND_FORMAT_EX_HEADER: u8 = 9;
 
@@ -20,21 +21,32 @@ const MULTITRACK: u8 = 5;
 ///
 /// An empty payload is the RTMP "audio silence" message and yields no packets.
 /// In ManyTracksManyCodecs messages, tracks with an unknown FourCC are skipped.
-pub fn parse_audio(payload: &Bytes) -> Result<Vec<AudioPacket>, FlvError> {
-    let mut r = ByteReader::new(payload);
+pub fn parse_audio(payload: &Bytes) -> Result<Packets<AudioPacket>, FlvError> {
+    parse_audio_owned(payload.clone())
+}
+
+/// As [`parse_audio`], taking the payload: a legacy tag's packet is the payload itself,
+/// advanced past the tag header. A slice would be a clone, and the first clone of a `Bytes`
+/// made from a `Vec` allocates its shared header: once per media message.
+pub fn parse_audio_owned(payload: Bytes) -> Result<Packets<AudioPacket>, FlvError> {
+    let mut r = ByteReader::new(&payload);
     let Ok(header) = r.u8("audio header") else {
-        return Ok(Vec::new());
+        return Ok(Packets::new());
     };
     let sound_format = header >> 4;
     if sound_format != SOUND_FORMAT_EX_HEADER {
-        return parse_legacy(payload, &mut r, header).map(|p| vec![p]);
+        let legacy = read_legacy(&mut r, header)?;
+        let start = payload.len() - r.remaining();
+        let mut data = payload;
+        data.advance(start);
+        return Ok(smallvec![legacy.packet(data)]);
     }
 
     let (packet_type, timestamp_offset_ns) = read_modex(&mut r, header & 0x0f)?;
     let (packet_type, tracks) = split_tracks(&mut r, packet_type, MULTITRACK)?;
-    let mut out = Vec::with_capacity(tracks.len());
+    let mut out = Packets::with_capacity(tracks.len());
     for track in tracks {
-        if let Some(packet) = parse_track(payload, packet_type, timestamp_offset_ns, &track)? {
+        if let Some(packet) = parse_track(&payload, packet_type, timestamp_offset_ns, &track)? {
             out.push(packet);
         }
     }
@@ -81,38 +93,43 @@ fn legacy_format(header: u8) -> LegacyAudioFormat {
     }
 }
 
-fn parse_legacy(
-    payload: &Bytes,
-    r: &mut ByteReader<'_>,
-    header: u8,
-) -> Result<AudioPacket, FlvError> {
+/// What a legacy tag's header says the rest of its payload is.
+enum LegacyAudio {
+    SequenceStart(AudioCodec),
+    Frame(AudioCodec, LegacyAudioFormat),
+}
+
+/// Reads a legacy tag's header after its first byte (`header`).
+fn read_legacy(r: &mut ByteReader<'_>, header: u8) -> Result<LegacyAudio, FlvError> {
     let codec = legacy_codec(header >> 4)?;
-    let legacy = Some(legacy_format(header));
+    let format = legacy_format(header);
     if codec != AudioCodec::Aac {
-        return Ok(AudioPacket::Frame {
-            track: 0,
-            codec,
-            legacy,
-            timestamp_offset_ns: 0,
-            data: payload.slice_ref(r.rest()),
-        });
+        return Ok(LegacyAudio::Frame(codec, format));
     }
-    let packet_type = r.u8("AACPacketType")?;
-    let data = payload.slice_ref(r.rest());
-    match packet_type {
-        0 => Ok(AudioPacket::SequenceStart {
-            track: 0,
-            codec,
-            config: data,
-        }),
-        1 => Ok(AudioPacket::Frame {
-            track: 0,
-            codec,
-            legacy,
-            timestamp_offset_ns: 0,
-            data,
-        }),
+    match r.u8("AACPacketType")? {
+        0 => Ok(LegacyAudio::SequenceStart(codec)),
+        1 => Ok(LegacyAudio::Frame(codec, format)),
         other => Err(FlvError::InvalidPacketType(other)),
+    }
+}
+
+impl LegacyAudio {
+    /// The packet, with the rest of the payload.
+    fn packet(self, data: Bytes) -> AudioPacket {
+        match self {
+            LegacyAudio::SequenceStart(codec) => AudioPacket::SequenceStart {
+                track: 0,
+                codec,
+                config: data,
+            },
+            LegacyAudio::Frame(codec, format) => AudioPacket::Frame {
+                track: 0,
+                codec,
+                legacy: Some(format),
+                timestamp_offset_ns: 0,
+                data,
+            },
+        }
     }
 }
 
@@ -314,7 +331,7 @@ mod tests {
 
     #[test]
     fn empty_payload_is_silence() {
-        assert_eq!(parse_audio(&Bytes::new()), Ok(Vec::new()));
+        assert_eq!(parse_audio(&Bytes::new()), Ok(Packets::new()));
     }
 
     #[test]
@@ -478,5 +495,23 @@ mod tests {
                 let _ = parse_audio(&vector.slice(..len));
             }
         }
+    }
+
+    #[test]
+    fn a_legacy_frame_taken_by_value_is_the_payload_itself() {
+        // Built from a Vec, as the chunk reader builds a message's payload.
+        let payload = Bytes::from(vec![0xaf, 0x01, 0x21, 0x10, 0x04]);
+        let start = payload.as_ptr();
+        let packets = parse_audio_owned(payload.clone()).unwrap();
+        assert_eq!(
+            packets.into_vec(),
+            parse_audio(&payload).unwrap().into_vec()
+        );
+        let Some(AudioPacket::Frame { data, .. }) = parse_audio_owned(payload).unwrap().pop()
+        else {
+            panic!("not a frame");
+        };
+        assert_eq!(data[..], [0x21, 0x10, 0x04]);
+        assert_eq!(data.as_ptr(), start.wrapping_add(2), "not copied");
     }
 }

@@ -3,7 +3,8 @@
 //! Enhanced RTMP pieces shared by audio and video: ModEx and Multitrack.
 
 use super::reader::ByteReader;
-use super::FlvError;
+use super::{FlvError, Packets};
+use smallvec::smallvec;
 
 /// The PacketType value (audio and video alike) that announces a ModEx block.
 pub(super) const PACKET_TYPE_MODEX: u8 = 7;
@@ -59,7 +60,7 @@ pub(super) fn split_tracks<'a>(
     r: &mut ByteReader<'a>,
     packet_type: u8,
     multitrack_packet_type: u8,
-) -> Result<(u8, Vec<TrackBody<'a>>), FlvError> {
+) -> Result<(u8, Packets<TrackBody<'a>>), FlvError> {
     if packet_type != multitrack_packet_type {
         let fourcc = r.fourcc()?;
         let body = TrackBody {
@@ -68,7 +69,7 @@ pub(super) fn split_tracks<'a>(
             skippable: false,
             body: r.rest(),
         };
-        return Ok((packet_type, vec![body]));
+        return Ok((packet_type, smallvec![body]));
     }
 
     let byte = r.u8("multitrack type")?;
@@ -86,7 +87,7 @@ pub(super) fn split_tracks<'a>(
         None
     };
 
-    let mut tracks = Vec::new();
+    let mut tracks = Packets::new();
     loop {
         let fourcc = match shared_fourcc {
             Some(cc) => cc,

@@ -32,12 +32,16 @@ mod vvc;
 #[doc(hidden)]
 pub mod test_vectors;
 
-pub use audio::{parse_audio, parse_multichannel_config, MultichannelConfig};
+pub use audio::{parse_audio, parse_audio_owned, parse_multichannel_config, MultichannelConfig};
 pub use colorinfo::{parse_color_info, ColorMetadata, MasteringDisplay};
 pub use error::FlvError;
 pub use info::{audio_info, video_frame_size, video_info};
 pub use stream_info::{AudioInfo, ColorInfo, VideoInfo};
-pub use video::{legacy_video_codec_id, looks_like_hvcc, parse_video};
+pub use video::{legacy_video_codec_id, looks_like_hvcc, parse_video, parse_video_owned};
+
+/// The packets of one tag: one, except for Enhanced RTMP multitrack, so they are held inline
+/// (a `Vec` cost an allocation per media message).
+pub type Packets<T> = smallvec::SmallVec<[T; 1]>;
 
 /// Video codecs carried by legacy FLV (AVC, HEVC extension) or Enhanced RTMP FourCCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,7 +14,6 @@ impl<'a> ByteReader<'a> {
         ByteReader { data }
     }
 
-    #[cfg(test)]
     pub(super) fn remaining(&self) -> usize {
         self.data.len()
     }

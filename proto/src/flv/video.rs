@@ -2,12 +2,13 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Video tag bodies: legacy FLV (AVC, HEVC CDN extension) and Enhanced RTMP.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::exheader::{read_modex, split_tracks, TrackBody};
 use super::reader::ByteReader;
 use super::{h264, h265};
-use super::{FlvError, VideoCodec, VideoPacket};
+use super::{FlvError, Packets, VideoCodec, VideoPacket};
+use smallvec::smallvec;
 
 const FRAME_KEY: u8 = 1;
 const FRAME_GENERATED_KEY: u8 = 4;
@@ -36,8 +37,15 @@ const AV1_DESCRIPTOR_TAG: u8 = 0x80;
 /// AV1 video descriptor are an av1C without configOBUs and are reported as a
 /// `SequenceStart`; for other codecs that packet type is ignored.
 /// In ManyTracksManyCodecs messages, tracks with an unknown FourCC are skipped.
-pub fn parse_video(payload: &Bytes) -> Result<Vec<VideoPacket>, FlvError> {
-    let mut r = ByteReader::new(payload);
+pub fn parse_video(payload: &Bytes) -> Result<Packets<VideoPacket>, FlvError> {
+    parse_video_owned(payload.clone())
+}
+
+/// As [`parse_video`], taking the payload: a legacy tag's packet is the payload itself,
+/// advanced past the tag header. A slice would be a clone, and the first clone of a `Bytes`
+/// made from a `Vec` allocates its shared header: once per media message.
+pub fn parse_video_owned(payload: Bytes) -> Result<Packets<VideoPacket>, FlvError> {
+    let mut r = ByteReader::new(&payload);
     let header = r.u8("video header")?;
     let is_ex_header = header & 0x80 != 0;
     let frame_type = (header >> 4) & 0x07;
@@ -46,21 +54,25 @@ pub fn parse_video(payload: &Bytes) -> Result<Vec<VideoPacket>, FlvError> {
     if !is_ex_header {
         if frame_type == FRAME_COMMAND {
             let command = r.u8("video command")?;
-            return Ok(vec![VideoPacket::Command { track: 0, command }]);
+            return Ok(smallvec![VideoPacket::Command { track: 0, command }]);
         }
-        return parse_legacy(payload, &mut r, frame_type, low).map(|p| vec![p]);
+        let legacy = read_legacy(&mut r, frame_type, low)?;
+        let start = payload.len() - r.remaining();
+        let mut data = payload;
+        data.advance(start);
+        return Ok(smallvec![legacy.packet(data)]);
     }
 
     let (packet_type, timestamp_offset_ns) = read_modex(&mut r, low)?;
     if frame_type == FRAME_COMMAND && packet_type != METADATA {
         let command = r.u8("video command")?;
-        return Ok(vec![VideoPacket::Command { track: 0, command }]);
+        return Ok(smallvec![VideoPacket::Command { track: 0, command }]);
     }
     let (packet_type, tracks) = split_tracks(&mut r, packet_type, MULTITRACK)?;
-    let mut out = Vec::with_capacity(tracks.len());
+    let mut out = Packets::with_capacity(tracks.len());
     for track in tracks {
         let ctx = FrameContext {
-            payload,
+            payload: &payload,
             frame_type,
             timestamp_offset_ns,
         };
@@ -93,12 +105,21 @@ fn codec_from_fourcc(fourcc: [u8; 4]) -> Option<VideoCodec> {
     }
 }
 
-fn parse_legacy(
-    payload: &Bytes,
+/// What a legacy tag's header says the rest of its payload is.
+struct LegacyVideo {
+    codec: VideoCodec,
+    /// AVCPacketType: 0, 1 or 2.
+    packet_type: u8,
+    frame_type: u8,
+    composition_time_ms: i32,
+}
+
+/// Reads a legacy tag's header after its first byte (frame type and CodecID).
+fn read_legacy(
     r: &mut ByteReader<'_>,
     frame_type: u8,
     codec_id: u8,
-) -> Result<VideoPacket, FlvError> {
+) -> Result<LegacyVideo, FlvError> {
     let codec = match codec_id {
         LEGACY_AVC => VideoCodec::H264,
         LEGACY_HEVC => VideoCodec::H265,
@@ -106,30 +127,44 @@ fn parse_legacy(
     };
     let packet_type = r.u8("AVCPacketType")?;
     let composition_time_ms = r.i24("composition time")?;
-    let data = payload.slice_ref(r.rest());
-    match packet_type {
-        0 => {
-            let codec = if codec == VideoCodec::H264 && looks_like_hvcc(&data) {
-                VideoCodec::H265
-            } else {
-                codec
-            };
-            Ok(VideoPacket::SequenceStart {
+    if packet_type > 2 {
+        return Err(FlvError::InvalidPacketType(packet_type));
+    }
+    Ok(LegacyVideo {
+        codec,
+        packet_type,
+        frame_type,
+        composition_time_ms,
+    })
+}
+
+impl LegacyVideo {
+    /// The packet, with the rest of the payload.
+    fn packet(self, data: Bytes) -> VideoPacket {
+        let codec = self.codec;
+        match self.packet_type {
+            0 => {
+                let codec = if codec == VideoCodec::H264 && looks_like_hvcc(&data) {
+                    VideoCodec::H265
+                } else {
+                    codec
+                };
+                VideoPacket::SequenceStart {
+                    track: 0,
+                    codec,
+                    config: data,
+                }
+            }
+            1 => VideoPacket::Frame {
                 track: 0,
                 codec,
-                config: data,
-            })
+                keyframe: is_keyframe(self.frame_type),
+                composition_time_ms: self.composition_time_ms,
+                timestamp_offset_ns: 0,
+                data,
+            },
+            _ => VideoPacket::SequenceEnd { track: 0, codec },
         }
-        1 => Ok(VideoPacket::Frame {
-            track: 0,
-            codec,
-            keyframe: is_keyframe(frame_type),
-            composition_time_ms,
-            timestamp_offset_ns: 0,
-            data,
-        }),
-        2 => Ok(VideoPacket::SequenceEnd { track: 0, codec }),
-        other => Err(FlvError::InvalidPacketType(other)),
     }
 }
 
@@ -606,7 +641,7 @@ mod tests {
             b"\x00\x00\x00\x05\x00\x00\x01\xaa\xbb",
             b"\x01\x00\x00\x04\xff\xff\xff\xcc",
         ]);
-        let packets = parse_video(&payload).unwrap();
+        let packets = parse_video(&payload).unwrap().into_vec();
         assert_eq!(
             packets,
             vec![
@@ -635,7 +670,7 @@ mod tests {
         let payload = cat(&[
             b"\x96\x20avc1\x00\x00\x00\x02\xaa\xbbxxxx\x05\x00\x00\x01\xcchvc1\x02\x00\x00\x01\xdd",
         ]);
-        let packets = parse_video(&payload).unwrap();
+        let packets = parse_video(&payload).unwrap().into_vec();
         assert_eq!(
             packets,
             vec![
@@ -691,5 +726,29 @@ mod tests {
             let _ = super::super::parse_audio(&data);
             let _ = looks_like_hvcc(&data);
         }
+    }
+
+    #[test]
+    fn a_legacy_frame_taken_by_value_is_the_payload_itself() {
+        let payload = Bytes::from(vec![
+            0x17, 0x01, 0x00, 0x00, 0x21, 0x00, 0x00, 0x00, 0x01, 0x65,
+        ]);
+        let start = payload.as_ptr();
+        let packets = parse_video_owned(payload.clone()).unwrap();
+        assert_eq!(
+            packets.into_vec(),
+            parse_video(&payload).unwrap().into_vec()
+        );
+        let Some(VideoPacket::Frame {
+            data,
+            keyframe: true,
+            composition_time_ms: 0x21,
+            ..
+        }) = parse_video_owned(payload).unwrap().pop()
+        else {
+            panic!("not a keyframe with its composition time");
+        };
+        assert_eq!(data[..], [0, 0, 0, 1, 0x65]);
+        assert_eq!(data.as_ptr(), start.wrapping_add(5), "not copied");
     }
 }

@@ -271,7 +271,7 @@ impl ServerSession {
             let result = self
                 .run_handshake(data, &mut events)
                 .and_then(|()| self.process_chunks(&mut events));
-            return self.finish(result.map(|()| events));
+            return self.finish(result).map(|()| events);
         }
         self.reader.push(data);
         self.process_buffered()
@@ -296,23 +296,34 @@ impl ServerSession {
 
     /// Processes what was read into the input buffer.
     pub fn process_buffered(&mut self) -> Result<Vec<SessionEvent>, SessionError> {
+        let mut events = Vec::new();
+        self.process_buffered_into(&mut events)?;
+        Ok(events)
+    }
+
+    /// As [`ServerSession::process_buffered`], appending the events to `events`: a caller
+    /// that keeps one vector saves an allocation per read. On an error, what was appended
+    /// is left there (the session is failed; the caller drops it).
+    pub fn process_buffered_into(
+        &mut self,
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<(), SessionError> {
         if self.failed {
             return Err(SessionError::Failed);
         }
         let buffered = self.reader.buffered_bytes();
         let fresh = buffered.saturating_sub(self.accounted_buffer);
         self.bytes_received = self.bytes_received.saturating_add(fresh as u64);
-        let mut events = Vec::new();
         let result = if matches!(self.phase, Phase::Handshake(_)) {
             // Bytes placed in the read buffer before the handshake finished belong to it.
             let early = self.reader.take_buffered().freeze();
             self.accounted_buffer = 0;
-            self.run_handshake(&early, &mut events)
-                .and_then(|()| self.process_chunks(&mut events))
+            self.run_handshake(&early, events)
+                .and_then(|()| self.process_chunks(events))
         } else {
-            self.process_chunks(&mut events)
+            self.process_chunks(events)
         };
-        self.finish(result.map(|()| events))
+        self.finish(result)
     }
 
     /// Bytes to write to the socket (may be empty).
@@ -490,10 +501,7 @@ impl ServerSession {
         );
     }
 
-    fn finish(
-        &mut self,
-        result: Result<Vec<SessionEvent>, SessionError>,
-    ) -> Result<Vec<SessionEvent>, SessionError> {
+    fn finish(&mut self, result: Result<(), SessionError>) -> Result<(), SessionError> {
         self.accounted_buffer = self.reader.buffered_bytes();
         if result.is_err() {
             self.failed = true;

@@ -19,6 +19,7 @@ mod track;
 mod verdict;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -95,10 +96,12 @@ struct TrackEntry {
 /// One publish's report (see the module docs).
 #[derive(Debug, Default, Clone)]
 pub(super) struct PublishReport {
-    connect: ConnectFacts,
+    /// Shared, as `metadata` is: copied with the report twice a second, never changed.
+    connect: Arc<ConnectFacts>,
     session: SessionObservations,
-    /// The latest onMetaData properties, as sent.
-    metadata: Option<Amf0Value>,
+    /// The latest onMetaData properties, as sent (shared: the statistics snapshot copies the
+    /// report twice a second, and copying the properties cost a dozen allocations each time).
+    metadata: Option<Arc<Amf0Value>>,
     declared: Declared,
     media_seen: bool,
     missing_onmetadata: u64,
@@ -118,7 +121,7 @@ pub(super) struct PublishReport {
 impl PublishReport {
     pub fn new(connect: ConnectFacts) -> Self {
         PublishReport {
-            connect,
+            connect: Arc::new(connect),
             ..Default::default()
         }
     }
@@ -185,7 +188,7 @@ impl PublishReport {
     /// onMetaData's properties object.
     pub fn on_metadata(&mut self, props: &Amf0Value) {
         self.declared = Declared::from_props(props);
-        self.metadata = Some(props.clone());
+        self.metadata = Some(Arc::new(props.clone()));
     }
 
     /// The session's protocol observations so far (a copy of its counters).

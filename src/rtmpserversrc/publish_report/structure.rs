@@ -250,7 +250,7 @@ pub(in crate::rtmpserversrc) fn to_structure(
         .field("anomaly-count", report.anomaly_count())
         .field("deviation-count", report.deviation_count())
         .field("connection", connection(report));
-    if let Some(props) = report.metadata.as_ref().and_then(Amf0Value::properties) {
+    if let Some(props) = report.metadata.as_deref().and_then(Amf0Value::properties) {
         b = b.field("metadata", amf_object("onMetaData", props, 0));
     }
     let jumps = report.jumps();
