@@ -193,7 +193,26 @@ fn rtmp2sink_report_matches_what_it_sent() {
     // 90 frames at 30 fps with key-int-max=60: one complete GOP of 60 (flvmux's decode
     // timestamps start compressed, so the rates are compared with what it wrote).
     assert_matches_av(&report, &packets, 60.0);
-    assert_eq!(report.get::<u64>("anomaly-count").unwrap(), 0, "{report}");
+    // The only anomalies are the gaps that are in what it sent: flvmux compresses the decode
+    // times of the first frames (B-frames), and with live sources on a loaded machine one of
+    // those steps can reach a gap.
+    let sent_gaps = gaps(&packets["video"]) + gaps(&packets["audio"]);
+    let tracks = report.get::<gst::Array>("tracks").unwrap();
+    let reported_gaps: u64 = tracks
+        .iter()
+        .map(|t| {
+            t.get::<gst::Structure>()
+                .unwrap()
+                .get::<u64>("gaps")
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(reported_gaps, sent_gaps, "{report}");
+    assert_eq!(
+        report.get::<u64>("anomaly-count").unwrap(),
+        sent_gaps,
+        "{report}"
+    );
     assert_eq!(report.get::<u64>("deviation-count").unwrap(), 0, "{report}");
     let c = report.get::<gst::Structure>("connection").unwrap();
     // GStreamer's rtmp2 does the simple handshake, keeps 128-byte chunks (it says so once)
