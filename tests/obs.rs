@@ -406,22 +406,6 @@ fn obs_with_the_right_password_goes_live_and_decodes_20s_at_30fps() {
     assert_obs_report(&rx);
 }
 
-/// Intervals between `dts_ms` that the report calls gaps (src/rtmpserversrc/publish_report/
-/// track.rs): longer than twice the mean of the regular intervals before them, once there are
-/// three. OBS skipping a frame when the machine is loaded can make one (66 or 67 ms).
-fn gaps(dts_ms: &[i64]) -> u64 {
-    let (mut regular_span, mut regular_steps, mut gaps) = (0i64, 0i64, 0u64);
-    for step in dts_ms.windows(2).map(|w| w[1] - w[0]).filter(|&s| s > 0) {
-        if regular_steps >= 3 && step * regular_steps > 2 * regular_span {
-            gaps += 1;
-        } else {
-            regular_span += step;
-            regular_steps += 1;
-        }
-    }
-    gaps
-}
-
 /// OBS's publish report (`rtmpserversrc-publish-report`, once OBS has quit) against what OBS
 /// sent (the buffers recorded at the element's pads) and its encoder settings (the profile
 /// tests/common/obs.rs writes: 30 fps, keyint 60, x264 CBR 1000 kbit/s, AAC 48 kHz stereo

@@ -48,20 +48,16 @@ pub fn figures(packets: &[Packet]) -> Figures {
     }
 }
 
-/// Gaps in what was sent, by the publish report's rule (publish_report/track.rs): a decode
-/// time step longer than twice the mean of the regular steps before it, once there are three;
-/// steps of zero and steps back are neither.
-pub fn gaps(packets: &[Packet]) -> u64 {
-    let (mut gaps, mut regular_sum, mut regular_steps) = (0, 0i64, 0i64);
-    for w in packets.windows(2) {
-        let step = w[1].dts_ms - w[0].dts_ms;
-        if step <= 0 {
-            continue;
-        }
-        if regular_steps >= 3 && step as f64 > 2.0 * regular_sum as f64 / regular_steps as f64 {
+/// Intervals between `dts_ms` that the report calls gaps (src/rtmpserversrc/publish_report/
+/// track.rs): longer than twice the mean of the regular intervals before them, once there are
+/// three; steps of zero and steps back are neither.
+pub fn gaps(dts_ms: &[i64]) -> u64 {
+    let (mut regular_span, mut regular_steps, mut gaps) = (0i64, 0i64, 0u64);
+    for step in dts_ms.windows(2).map(|w| w[1] - w[0]).filter(|&s| s > 0) {
+        if regular_steps >= 3 && step * regular_steps > 2 * regular_span {
             gaps += 1;
         } else {
-            regular_sum += step;
+            regular_span += step;
             regular_steps += 1;
         }
     }
